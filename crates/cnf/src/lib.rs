@@ -32,7 +32,7 @@ pub struct CallManager {
 }
 
 /// A date/time group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DateTime {
     pub name: String,
     /// e.g. `M/D/Y`, `D.M.Y`.
@@ -43,7 +43,7 @@ pub struct DateTime {
 }
 
 /// A device pool with its CallManager group resolved to an ordered node list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PoolView {
     pub name: String,
     pub date_time: DateTime,
