@@ -20,7 +20,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use journal::Transport;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -52,9 +52,23 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>, shutdown: Cancel
         let Ok(conn_permit) = conns.clone().try_acquire_owned() else {
             inc(&ctx.stats.http_connections_refused);
             tasks.spawn(async move {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY_RESPONSE))
-                        .await;
+                // Answer, then read (and drop) what the client sent for a moment: closing
+                // with unread bytes would reset the connection before it reads the 503.
+                let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                    stream.write_all(BUSY_RESPONSE).await?;
+                    stream.shutdown().await?;
+                    let mut sink = [0u8; 4096];
+                    let mut total = 0;
+                    while total < 65536 {
+                        let n = stream.read(&mut sink).await?;
+                        if n == 0 {
+                            break;
+                        }
+                        total += n;
+                    }
+                    std::io::Result::Ok(())
+                })
+                .await;
             });
             continue;
         };
