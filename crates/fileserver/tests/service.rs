@@ -593,3 +593,66 @@ async fn shutdown_stops_service() {
     .await;
     assert!(r.is_err());
 }
+
+#[tokio::test]
+async fn rrq_flood_is_counted_and_a_real_transfer_still_completes() {
+    let env = start(|c| {
+        c.max_transfers = 32;
+        c.per_client_limit = 32;
+        c.tftp_timeout_ms = 100;
+        c.tftp_retries = 1;
+    })
+    .await;
+    let legit = tokio::spawn({
+        let addr = env.tftp();
+        async move {
+            tftp_get(
+                addr,
+                "P0030801SR02.loads",
+                ClientConfig {
+                    blksize: Some(1428),
+                    ..ClientConfig::default()
+                },
+            )
+            .await
+        }
+    });
+    // 40 sockets x 50 RRQs that never ACK: missing files, real files, junk options.
+    let mut socks = Vec::new();
+    for _ in 0..40 {
+        socks.push(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    }
+    for i in 0..50 {
+        for (j, s) in socks.iter().enumerate() {
+            let name = match (i + j) % 3 {
+                0 => "missing.xml".to_string(),
+                1 => "P0030801SR02.loads".to_string(),
+                _ => format!("x{i}\0octet\0blksize\099999999999"),
+            };
+            let mut p = b"\x00\x01".to_vec();
+            p.extend_from_slice(name.as_bytes());
+            p.extend_from_slice(b"\x00octet\x00");
+            let _ = s.send_to(&p, env.tftp()).await;
+        }
+        tokio::task::yield_now().await;
+    }
+    let got = legit.await.unwrap().unwrap();
+    assert_eq!(got, env.big);
+    // Every flood transfer times out (100 ms, one retry) and frees its slot.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(env.server.in_flight(), 0);
+    let st = env.server.stats();
+    // A third of the flood carries an option without a value: malformed, answered error 4.
+    assert_eq!(st.tftp_requests + st.tftp_malformed, 2001, "{st:?}");
+    assert!(st.tftp_malformed > 600);
+    assert_eq!(
+        st.tftp_requests,
+        st.tftp_served
+            + st.tftp_missing
+            + st.tftp_failed
+            + st.tftp_busy
+            + st.tftp_duplicate_requests,
+        "{st:?}"
+    );
+    assert!(st.tftp_busy > 0 || st.tftp_duplicate_requests > 0);
+}
