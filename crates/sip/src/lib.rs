@@ -5,14 +5,29 @@
 //! * [`hdr`]: structured Via, name-addr, URI, CSeq and digest parameter parsing.
 //! * [`digest`]: RFC 7616 digest (MD5, SHA-256, qop=auth) with stateless nonces,
 //!   expiry (`stale=true`) and replay protection.
+//! * [`registrar`]: REGISTER/OPTIONS in, response + binding events out; service-control
+//!   NOTIFY builder for restart/reset.
+//! * [`directory`]: the [`SipDirectory`] trait the device database implements, and an
+//!   in-memory implementation.
+//! * [`client`]: the phone side of REGISTER with digest, for the emulator.
 //!
 //! Nothing here opens a socket or reads a clock: callers pass bytes and `now`.
 
+pub mod client;
 pub mod digest;
+pub mod directory;
 pub mod hdr;
 pub mod msg;
+pub mod registrar;
 
+pub use client::{ClientConfig, ClientEvent, RegisterClient};
+pub use digest::Algorithm;
+pub use directory::{AutoRegisterRequest, MemoryDirectory, SipDevice, SipDirectory, SipLine};
 pub use msg::{frame, Frame, Header, Limits, Message, Method, ParseError, StartLine};
+pub use registrar::{
+    response_target, Binding, ConfigError, LineBindings, OutRequest, Outcome, RegEvent, Registrar,
+    RegistrarConfig, ServiceAction, Stats, Transport, VersionStamps,
+};
 
 /// Runs every structured parser over `data` (the fuzz target's second half). Never panics.
 pub fn fuzz_structured(data: &[u8]) -> usize {
