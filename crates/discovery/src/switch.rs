@@ -477,11 +477,6 @@ impl SwitchAgent {
             self.counters.rx_ignored += 1;
             return;
         }
-        if !cdp::checksum_ok(pdu_bytes) {
-            self.counters.rx_bad_checksum += 1;
-            dbg_events!(self.debug, "{name}: CDP checksum mismatch (accepted)");
-            tracing::debug!(port = %name, "CDP checksum mismatch");
-        }
         let pdu = match cdp::Pdu::decode(pdu_bytes) {
             Ok(p) => p,
             Err(e) => {
@@ -491,6 +486,11 @@ impl SwitchAgent {
                 return;
             }
         };
+        if !cdp::checksum_ok(pdu_bytes) {
+            self.counters.rx_bad_checksum += 1;
+            dbg_events!(self.debug, "{name}: CDP checksum mismatch (accepted)");
+            tracing::debug!(port = %name, "CDP checksum mismatch");
+        }
         self.counters.rx_cdp += 1;
         dbg_packets!(self.debug, "{name}: CDP in from {}: {pdu:?}", Mac(src));
         let device_id = pdu
@@ -636,7 +636,10 @@ impl SwitchAgent {
                 .inventory(lldp::Inventory::SoftwareRevision)
                 .or(pdu.system_description())
                 .map(str::to_owned),
-            port_id: pdu.port_id().map(|(_, id)| lossy(id)),
+            port_id: pdu.port_id().map(|(subtype, id)| match (subtype, id) {
+                (3, &[a, b, c, d, e, f]) => Mac([a, b, c, d, e, f]).to_string(),
+                _ => lossy(id),
+            }),
             addresses: pdu.management_ipv4().into_iter().map(IpAddr::V4).collect(),
             capabilities: u32::from(enabled),
             capability_letters: lldp_letters(enabled),
