@@ -675,3 +675,48 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn tagged_phone_frames_are_understood() {
+    // A tag left in the frame (or re-inserted by l2 from PACKET_AUXDATA) is skipped.
+    let t0 = Instant::now();
+    let mut sw = SwitchAgent::new(switch_cfg(), &[SW_MAC, SW_MAC], t0).unwrap();
+    let mut ph = PhoneAgent::new(phone_cfg(13), t0);
+    let mut f = ph.poll_transmit().unwrap();
+    l2::frame::insert_tag(&mut f, 0x8100, l2::Tci::new(100, 5));
+    sw.handle_frame(0, &f, t0);
+    assert_eq!(sw.counters().rx_cdp, 1);
+    assert_eq!(sw.snapshot(t0).neighbours.len(), 1);
+}
+
+#[test]
+fn long_device_ids_wrap_like_ios() {
+    let t0 = Instant::now();
+    let mut sw = SwitchAgent::new(switch_cfg(), &[SW_MAC, SW_MAC], t0).unwrap();
+    let pdu = cdp::Pdu::new(180)
+        .with(cdp::Tlv::DeviceId("core-switch-01.example.net".into()))
+        .with(cdp::Tlv::PortId("GigabitEthernet1/0/48".into()))
+        .with(cdp::Tlv::Capabilities(cdp::Capabilities(0x29)))
+        .with(cdp::Tlv::Platform("cisco WS-C3850-48P".into()));
+    let f = l2::frame::snap(
+        cdp::MULTICAST,
+        [0x02, 9, 9, 9, 9, 9],
+        None,
+        cdp::CISCO_OUI,
+        cdp::SNAP_PID,
+        &pdu.encode().unwrap(),
+    )
+    .unwrap();
+    sw.handle_frame(1, &f, t0);
+    let text = show::cdp_neighbors(&sw.snapshot(t0));
+    let lines: Vec<&str> = text.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| *l == "core-switch-01.example.net")
+        .unwrap();
+    assert_eq!(
+        lines[i + 1],
+        // As IOS: a platform cut to 9 characters leaves one space before the port.
+        "                 gi2               180             R S I  WS-C3850- GigabitEthernet1/0/48"
+    );
+}
