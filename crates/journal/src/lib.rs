@@ -90,6 +90,10 @@ pub enum EventKind {
         model: Option<String>,
         med: bool,
     },
+    /// A neighbour's holdtime ran out (or it said goodbye with holdtime 0).
+    NeighbourLost {
+        port: String,
+    },
     /// Power was granted on the port (PoE class, then CDP/LLDP refinement).
     PowerGranted {
         port: String,
@@ -178,7 +182,9 @@ impl EventKind {
         use EventKind::*;
         match self {
             PowerGranted { .. } => Step::Power,
-            CdpSeen { .. } | LldpSeen { .. } | VoiceVlan { .. } => Step::Discovery,
+            CdpSeen { .. } | LldpSeen { .. } | VoiceVlan { .. } | NeighbourLost { .. } => {
+                Step::Discovery
+            }
             DhcpDiscover { .. }
             | DhcpOffer { .. }
             | DhcpAck { .. }
