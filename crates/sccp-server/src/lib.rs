@@ -366,10 +366,7 @@ async fn connection(
             if write_all(&stream, &out).await.is_err() {
                 break;
             }
-            out.clear();
-            if out.capacity() > 1024 {
-                out = Vec::new();
-            }
+            out = Vec::new();
         }
         if closed || eof {
             break;

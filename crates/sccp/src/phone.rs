@@ -473,8 +473,8 @@ impl PhoneSession {
         let mut frames = Vec::new();
         let mut bad = false;
         loop {
-            match c.reader.next_frame() {
-                Ok(Some(f)) => frames.push(f),
+            match c.reader.next_message() {
+                Ok(Some((_, m))) => frames.push(m),
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(server = idx, error = %e, "sccp phone: framing error");
@@ -483,8 +483,8 @@ impl PhoneSession {
                 }
             }
         }
-        for f in frames {
-            self.handle_frame(idx, f.message, now);
+        for m in frames {
+            self.handle_frame(idx, m, now);
         }
         if bad {
             self.close(idx);

@@ -1,7 +1,10 @@
 //! Fixed tables: the standard soft-key template and sets (reference §5.5, §5.6), protocol
 //! versions, device types, reset types, and a civil-date helper for DefineTimeDate.
 
-use crate::msg::{SoftKeyDef, SoftKeySet};
+use std::sync::OnceLock;
+
+use crate::frame::Frame;
+use crate::msg::{Message, SoftKeyDef, SoftKeySet, SoftKeySetRes, SoftKeyTemplateRes};
 use crate::text::Text;
 
 /// Protocol versions a server may answer (chan-sccp's table).
@@ -208,4 +211,47 @@ pub fn civil(unix: i64) -> (u32, u32, u32, u32, u32, u32, u32) {
         (secs / 60 % 60) as u32,
         (secs % 60) as u32,
     )
+}
+
+/// Encoded frames are the same for every phone: build them once per header version.
+fn cached(
+    cache: &'static [OnceLock<Vec<u8>>; 23],
+    hv: u32,
+    build: fn() -> Message,
+) -> &'static [u8] {
+    match cache.get(hv as usize) {
+        Some(cell) => cell.get_or_init(|| Frame::new(hv, build()).to_bytes()),
+        None => Box::leak(Frame::new(hv, build()).to_bytes().into_boxed_slice()),
+    }
+}
+
+static SK_TEMPLATE: [OnceLock<Vec<u8>>; 23] = [const { OnceLock::new() }; 23];
+static SK_SETS: [OnceLock<Vec<u8>>; 23] = [const { OnceLock::new() }; 23];
+
+/// The SoftKeyTemplateRes record for a header version.
+pub fn softkey_template_frame(hv: u32) -> &'static [u8] {
+    cached(&SK_TEMPLATE, hv, || {
+        let keys = softkey_template();
+        let n = keys.len() as u32;
+        Message::SoftKeyTemplateRes(SoftKeyTemplateRes {
+            offset: 0,
+            count: n,
+            total: n,
+            keys,
+        })
+    })
+}
+
+/// The SoftKeySetRes record for a header version.
+pub fn softkey_sets_frame(hv: u32) -> &'static [u8] {
+    cached(&SK_SETS, hv, || {
+        let sets = softkey_sets();
+        let n = sets.len() as u32;
+        Message::SoftKeySetRes(SoftKeySetRes {
+            offset: 0,
+            count: n,
+            total: n,
+            sets,
+        })
+    })
 }
