@@ -58,6 +58,19 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the ")" that ends the command name; utime and stime are 14 and 15.
+    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks / hz
+}
+
 fn mac_of(i: usize) -> [u8; 6] {
     let b = (i as u32).to_be_bytes();
     [0x00, 0x1B, b[0], b[1], b[2], b[3]]
@@ -336,8 +349,17 @@ fn main() {
         // 2. Throughput: full registrations then close.
         if phones > 0 {
             let t0 = Instant::now();
+            let (cpu0, me0) = (cpu_secs(pid), cpu_secs(std::process::id()));
             let (_, failed) = register_range(server, 0..phones, concurrency, false).await;
             let el = t0.elapsed().as_secs_f64();
+            let (cpu, me) = (cpu_secs(pid) - cpu0, cpu_secs(std::process::id()) - me0);
+            let ok = (phones - failed).max(1) as f64;
+            println!(
+                "server CPU {:.0} µs per registration ({:.0} registrations per server CPU-second); load generator CPU {:.0} µs per registration",
+                cpu * 1e6 / ok,
+                ok / cpu.max(1e-9),
+                me * 1e6 / ok
+            );
             println!(
                 "{} full registrations ({} failed) with {} concurrent phone sessions in {:.2} s: {:.0} registrations/s",
                 phones - failed,

@@ -310,11 +310,24 @@ async fn connection(
     let mut out = Vec::new();
     let mut device: Option<String> = None;
     let mut eof = false;
+    let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+    let mut armed = session
+        .poll_timeout()
+        .map(tokio::time::Instant::from_std)
+        .unwrap_or_else(far);
+    // One timer per session, re-armed only when it fires or the deadline moves earlier:
+    // the liveness deadline moves with every message and re-arming each time costs.
+    let sleep = tokio::time::sleep_until(armed);
+    tokio::pin!(sleep);
     loop {
         let deadline = session
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
-            .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
+            .unwrap_or_else(far);
+        if deadline < armed {
+            armed = deadline;
+            sleep.as_mut().reset(armed);
+        }
         tokio::select! {
             r = stream.readable() => {
                 if r.is_err() {
@@ -348,7 +361,14 @@ async fn connection(
                     session.supersede();
                 }
             },
-            _ = tokio::time::sleep_until(deadline) => session.handle_timeout(Instant::now()),
+            _ = &mut sleep => {
+                session.handle_timeout(Instant::now());
+                armed = session
+                    .poll_timeout()
+                    .map(tokio::time::Instant::from_std)
+                    .unwrap_or_else(far);
+                sleep.as_mut().reset(armed);
+            }
             _ = stop.changed() => break,
         }
         let mut closed = false;
