@@ -2,8 +2,27 @@
 //! sans-IO [`sccp::ServerSession`], registrations written to the [`ris::Ris`] table and
 //! journal events to a [`journal::SharedSink`]. Also a tokio phone driver ([`phone`]) for
 //! the emulator, tests and the benchmark.
+//!
+//! Wiring it into `phoneboot serve`:
+//!
+//! ```ignore
+//! let deps = sccp_server::Deps {
+//!     directory: Arc::new(MyDbAdapter),      // implements sccp::SccpDirectory
+//!     ris: ris.clone(),
+//!     journal: journal_sink.clone(),
+//!     lease: Some(Arc::new(|mac: &Mac, ip: IpAddr| dhcp.leased_to(mac) == Some(ip))),
+//! };
+//! let handle = sccp_server::spawn(ServerConfig { bind, node_name, ..Default::default() }, deps).await?;
+//! handle.reset("SEP001122334455", journal::ResetKind::Restart)?;   // admin command
+//! handle.shutdown().await;
+//! ```
 
 pub mod phone;
+
+pub use sccp::{
+    AutoRegisterError, CallManager, LeaseCheck, MemoryDirectory, SccpDevice, SccpDirectory,
+    SccpLine, SpeedDial,
+};
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,10 +34,7 @@ use std::time::{Instant, SystemTime};
 
 use journal::{Event, EventKind, Protocol, ResetKind, SharedSink};
 use ris::{RegKey, Registration, Ris};
-use sccp::{
-    CloseReason, Env, LeaseCheck, ResetType, SccpDirectory, ServerEvent, ServerSession,
-    SessionConfig,
-};
+use sccp::{CloseReason, Env, ResetType, ServerEvent, ServerSession, SessionConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
