@@ -255,3 +255,40 @@ pub fn softkey_sets_frame(hv: u32) -> &'static [u8] {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), (1970, 1, 1, 4, 0, 0, 0));
+        // 2024-02-29 12:34:56 UTC, a Thursday.
+        assert_eq!(civil(1_709_210_096), (2024, 2, 29, 4, 12, 34, 56));
+        assert_eq!(civil(1_764_000_000), (2025, 11, 24, 1, 16, 0, 0));
+    }
+
+    #[test]
+    fn negotiation_picks_the_highest_common_version() {
+        assert_eq!(negotiate(22, 22), 22);
+        assert_eq!(negotiate(14, 22), 11);
+        assert_eq!(negotiate(0, 22), 3);
+        assert_eq!(negotiate(22, 17), 17);
+        assert_eq!(header_version_for(0x0081, 22), 0);
+        assert_eq!(header_version_for(0x0092, 11), 11);
+        assert_eq!(header_version_for(0x0092, 8), 0);
+    }
+
+    #[test]
+    fn softkey_tables_have_cucm_shape() {
+        let t = softkey_template();
+        assert_eq!(t.len(), 32);
+        assert_eq!(t[10].event, 11);
+        assert_eq!(t[10].label.raw(), [0x80, 11]);
+        let sets = softkey_sets();
+        assert_eq!(sets[3].template_index[..4], [11, 9, 26, 28]);
+        assert_eq!(sets[3].info_index[0], 311);
+        assert_eq!(softkey_template_frame(0).len(), 12 + 652);
+        assert_eq!(softkey_sets_frame(22).len(), 12 + 780);
+    }
+}
