@@ -28,7 +28,7 @@ enum Command {
     #[command(subcommand)]
     Lab(cmd::lab::Command),
     #[command(flatten)]
-    Admin(provision::cli::AdminCommand),
+    Admin(Box<provision::cli::AdminCommand>),
     /// Send a Reset to a registered phone (it reboots and fetches everything again).
     Reset {
         /// SEP<MAC> name or MAC
@@ -76,7 +76,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Config(c) => cmd::config::run(c),
         Command::Lab(c) => cmd::lab::run(c),
-        Command::Admin(c) => cmd::admin::run(&cli.target, c),
+        Command::Admin(c) => cmd::admin::run(&cli.target, *c),
         Command::Reset { device } => cmd::admin::reset(&cli.target, &device, "reset"),
         Command::Restart { device } => cmd::admin::reset(&cli.target, &device, "restart"),
         Command::ApplyConfig { device } => cmd::admin::reset(&cli.target, &device, "apply-config"),

@@ -140,6 +140,44 @@ async fn show(
 }
 
 #[derive(serde::Deserialize)]
+struct DebugQuery {
+    on: bool,
+}
+
+/// `debug cdp packets|events|adjacency` / `no debug ...` at run time.
+async fn debug_cdp(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path(category): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<DebugQuery>,
+) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    use discovery::DebugCategory;
+    let Some(sw) = &shared.services.discovery else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "discovery is not running on this node".into(),
+        );
+    };
+    let c = match category.as_str() {
+        "packets" => DebugCategory::Packets,
+        "events" => DebugCategory::Events,
+        "adjacency" => DebugCategory::Adjacency,
+        other => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("category: expected packets, events or adjacency, found {other:?}"),
+            )
+        }
+    };
+    sw.set_debug(c, q.on);
+    let state = if q.on { "on" } else { "off" };
+    (
+        StatusCode::OK,
+        format!("CDP {category} debugging is {state}"),
+    )
+}
+
+#[derive(serde::Deserialize)]
 struct ResetBody {
     #[serde(default)]
     kind: Option<String>,
@@ -199,6 +237,7 @@ pub fn admin_router(shared: Arc<Shared>) -> Router {
         .route("/api/registrations", get(registrations))
         .route("/api/show/{what}", get(show))
         .route("/api/devices/{device}/reset", axum::routing::post(reset))
+        .route("/api/debug/cdp/{category}", axum::routing::post(debug_cdp))
         .with_state(shared)
 }
 
