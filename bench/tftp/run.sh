@@ -13,7 +13,7 @@
 #   nginx      nginx-light, worker_processes 2        198.18.0.1:8080
 #
 # usage: bench/tftp/run.sh      (root)
-#   env: REPS=3 DURATION=5 COUNT=200000 CONCS="1 16 64" LOAD_THREADS=1 MAX_SECONDS=900
+#   env: REPS=3 DURATION=5 COUNT=200000 CONCS="1 16 64" LOAD_THREADS=1 PB_THREADS=2 MAX_SECONDS=900
 #        SKIP_BUILD=1 (use existing release binaries in $CARGO_TARGET_DIR or target/)
 set -euo pipefail
 REPS=${REPS:-3}; DURATION=${DURATION:-5}; COUNT=${COUNT:-200000}; CONCS=${CONCS:-"1 16 64"}
@@ -117,7 +117,7 @@ http {
 }
 NGX
 start phoneboot "$PB" --root "$ROOT" --tftp $SRV_IP:69 --http $SRV_IP:6970 \
-  --max-transfers 100000 --per-client 100000 --threads 2
+  --max-transfers 100000 --per-client 100000 --threads "${PB_THREADS:-2}"
 start tftpd /usr/sbin/in.tftpd --foreground --listen --address $SRV_IP:1069 --secure --user nobody "$ROOT"
 start nginx /usr/sbin/nginx -c "$WORK/nginx.conf" -g "daemon off;"
 sleep 1

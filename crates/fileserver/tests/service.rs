@@ -656,3 +656,41 @@ async fn rrq_flood_is_counted_and_a_real_transfer_still_completes() {
     );
     assert!(st.tftp_busy > 0 || st.tftp_duplicate_requests > 0);
 }
+
+#[tokio::test]
+async fn http_head_has_length_and_no_body() {
+    let env = start(|_| {}).await;
+    let mut s = TcpStream::connect(env.http()).await.unwrap();
+    s.write_all(
+        format!(
+            "HEAD /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            sep_name()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.to_lowercase().contains("content-length: 54"), "{text}");
+    assert!(
+        text.ends_with("\r\n\r\n"),
+        "HEAD must carry no body: {text}"
+    );
+    // Other methods are refused.
+    let mut s = TcpStream::connect(env.http()).await.unwrap();
+    s.write_all(b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 405"));
+}
