@@ -17,10 +17,10 @@
 # pv_auth_check), kamailio-authdb (auth_db over db_text, NUSERS rows). usrloc in memory.
 #
 # usage: bench/sip/run.sh      env: REPS=3 NUSERS=10000 PASSES=10 LIMIT=200 KAM_CHILDREN=2
-#        PB_WORKERS=1 CASES="phoneboot kamailio-authht kamailio-authdb" MAX_SECONDS=1500
+#        PB_WORKERS=2 CASES="phoneboot kamailio-authht kamailio-authdb" MAX_SECONDS=1500
 set -euo pipefail
 REPS=${REPS:-3}; NUSERS=${NUSERS:-10000}; PASSES=${PASSES:-10}; LIMIT=${LIMIT:-200}
-KAM_CHILDREN=${KAM_CHILDREN:-2}; PB_WORKERS=${PB_WORKERS:-1}
+KAM_CHILDREN=${KAM_CHILDREN:-2}; PB_WORKERS=${PB_WORKERS:-2}
 CASES=${CASES:-"phoneboot kamailio-authht kamailio-authdb"}; MAX_SECONDS=${MAX_SECONDS:-1500}
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/../.." && pwd)
 TAG=pbs$$; NS_SRV=$TAG-srv; NS_CLI=$TAG-cli; VS=${TAG}s; VC=${TAG}c

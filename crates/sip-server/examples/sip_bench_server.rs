@@ -20,7 +20,7 @@ fn main() -> anyhow::Result<()> {
     let bind = a[1].parse()?;
     let users: u64 = a[2].parse()?;
     let first: u64 = a[3].parse()?;
-    let workers: usize = a.get(7).map(|w| w.parse()).transpose()?.unwrap_or(1);
+    let workers: usize = a.get(7).map(|w| w.parse()).transpose()?.unwrap_or(2);
     let dir = MemoryDirectory::new();
     for i in 0..users {
         dir.add_line(SipLine {
@@ -33,6 +33,7 @@ fn main() -> anyhow::Result<()> {
     let cfg = SipServerConfig {
         bind,
         tcp: false,
+        udp_tasks: workers,
         node: "bench".into(),
         registrar: RegistrarConfig {
             realm: a[6].clone(),
