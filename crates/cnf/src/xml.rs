@@ -154,7 +154,7 @@ impl Xml {
     /// stamp changes exactly when the content does and is stable across restarts.
     pub(crate) fn finish(self) -> (Vec<u8>, String) {
         let mut bytes = self.out.into_bytes();
-        let stamp = format!("{:016x}", fnv1a(&bytes));
+        let stamp = format!("{:016x}", content_hash(&bytes));
         if let Some(pos) = self.stamp_at {
             if let Some(slot) = bytes.get_mut(pos..pos + STAMP_PLACEHOLDER.len()) {
                 slot.copy_from_slice(stamp.as_bytes());
@@ -165,6 +165,25 @@ impl Xml {
 }
 
 const STAMP_PLACEHOLDER: &str = "0000000000000000";
+
+/// The version-stamp hash: FNV-style multiply-xor over 8-byte little-endian words (eight
+/// times fewer steps than byte-wise FNV-1a, which matters at 400 MB per full rebuild), with
+/// the length mixed in. Stable across Rust versions and platforms.
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(PRIME);
+        h ^= h >> 29;
+    }
+    for b in chunks.remainder() {
+        h = (h ^ u64::from(*b)).wrapping_mul(PRIME);
+    }
+    h ^ (h >> 32)
+}
 
 /// 64-bit FNV-1a: stable across Rust versions and platforms (unlike `DefaultHasher`).
 pub fn fnv1a(bytes: &[u8]) -> u64 {

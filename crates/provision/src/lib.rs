@@ -294,7 +294,11 @@ impl State {
 
     /// Renders one device's file and resolves its [`DeviceInfo`].
     fn build_device(&self, d: &Device) -> Option<(cnf::Rendered, DeviceInfo)> {
-        let model = cnf::lookup(&d.model)?;
+        // The store keeps canonical names: compare first, parse spellings only as a fallback.
+        let model = cnf::catalog::MODELS
+            .iter()
+            .find(|m| m.name == d.model)
+            .or_else(|| cnf::lookup(&d.model))?;
         let pool = self.pool(&d.device_pool);
         let (user_locale, network_locale) = self.pool_locales(&d.device_pool);
         let load = self.effective_load(d, model);
