@@ -44,7 +44,8 @@ pub struct GeneratedFile {
     /// Canonical name (the case phones usually ask for, e.g. `SEP001B54AABBCC.cnf.xml`).
     pub name: String,
     pub kind: FileKind,
-    pub bytes: Arc<[u8]>,
+    /// Cheap to clone and hand to a socket (`Bytes` shares one allocation).
+    pub bytes: bytes::Bytes,
     /// Process-wide increasing build number; a rebuild always gets a higher one.
     pub version: u64,
     /// The `<versionStamp>` inside the file (content hash), also for SIP NOTIFY bodies.
@@ -80,10 +81,17 @@ pub struct DeviceInfo {
     pub load: String,
     pub lines: Vec<DeviceLine>,
     pub speed_dials: Vec<store::SpeedDial>,
-    /// CallManager list in priority order.
-    pub call_managers: Vec<CallManager>,
+    /// The device pool as rendered (date/time, CallManager group), shared by its phones.
+    pub pool: Arc<PoolView>,
     /// Stamp of the device's current configuration file.
     pub config_stamp: String,
+}
+
+impl DeviceInfo {
+    /// CallManager list in priority order (the first is tried first).
+    pub fn call_managers(&self) -> &[CallManager] {
+        &self.pool.call_managers
+    }
 }
 
 /// Announced after every change: which devices' files were rebuilt.
@@ -258,6 +266,13 @@ impl State {
             .unwrap_or(&self.empty_pool)
     }
 
+    fn pool_arc(&self, name: &str) -> Arc<PoolView> {
+        self.pool_views
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| self.empty_pool.clone())
+    }
+
     fn pool_locales(&self, name: &str) -> (&str, &str) {
         self.pools
             .iter()
@@ -279,7 +294,11 @@ impl State {
 
     /// Renders one device's file and resolves its [`DeviceInfo`].
     fn build_device(&self, d: &Device) -> Option<(cnf::Rendered, DeviceInfo)> {
-        let model = cnf::lookup(&d.model)?;
+        // The store keeps canonical names: compare first, parse spellings only as a fallback.
+        let model = cnf::catalog::MODELS
+            .iter()
+            .find(|m| m.name == d.model)
+            .or_else(|| cnf::lookup(&d.model))?;
         let pool = self.pool(&d.device_pool);
         let (user_locale, network_locale) = self.pool_locales(&d.device_pool);
         let load = self.effective_load(d, model);
@@ -360,7 +379,7 @@ impl State {
                 })
                 .collect(),
             speed_dials: d.speed_dials.clone(),
-            call_managers: pool.call_managers.clone(),
+            pool: self.pool_arc(&d.device_pool),
             config_stamp: rendered.stamp.clone(),
         };
         Some((rendered, info))
@@ -626,7 +645,7 @@ impl Provisioner {
         GeneratedFile {
             name,
             kind,
-            bytes: r.bytes.into(),
+            bytes: bytes::Bytes::from(r.bytes),
             version: self.next_version.fetch_add(1, Ordering::Relaxed),
             stamp: r.stamp,
             modified: now,
@@ -816,7 +835,17 @@ impl Provisioner {
                 affected.extend(st.line_users.get(&dn).into_iter().flatten().cloned());
             }
             Touch::Topology => {
-                st.pools = self.store.pools()?;
+                let new_pools = self.store.pools()?;
+                // Locales live on the pool row, not in the pool view: compare rows too.
+                for p in st.pools.iter().chain(new_pools.iter()) {
+                    let old = st.pools.iter().find(|x| x.name == p.name);
+                    let new = new_pools.iter().find(|x| x.name == p.name);
+                    if old != new {
+                        affected
+                            .extend(st.pool_members.get(&p.name).into_iter().flatten().cloned());
+                    }
+                }
+                st.pools = new_pools;
                 st.groups = self.store.groups()?;
                 st.nodes = self.store.nodes()?;
                 st.date_time_groups = self.store.date_time_groups()?;
@@ -1002,5 +1031,13 @@ impl Provisioner {
     /// Imports BAT rows (all or nothing) and builds the new phones' files.
     pub fn import(&self, rows: &[ImportRow]) -> Result<ImportReport, ProvisionError> {
         self.apply(|s| s.import(rows), |r| Touch::Import(r.devices.clone()))
+    }
+}
+
+/// The journal's protocol for a device protocol (services stamp events with it).
+pub fn journal_protocol(p: Protocol) -> journal::Protocol {
+    match p {
+        Protocol::Sccp => journal::Protocol::Sccp,
+        Protocol::Sip => journal::Protocol::Sip,
     }
 }

@@ -152,7 +152,7 @@ fn every_file_is_built_and_found_case_insensitively() {
         info.lines[0].auth_user, "4102",
         "auth user defaults to the DN"
     );
-    assert_eq!(info.call_managers.len(), 2);
+    assert_eq!(info.call_managers().len(), 2);
     assert_eq!(info.config_stamp, f.stamp);
     assert!(p.device_by_mac("001B54000003".parse().unwrap()).is_some());
 }
@@ -206,6 +206,23 @@ fn a_node_change_rebuilds_every_phone_of_the_pools_using_it() {
             "SEP001B54000003.cnf.xml"
         ]
     );
+    // A locale change on DP-BR rebuilds its phone only.
+    let before = versions(&p);
+    let mut br = p
+        .store()
+        .pools()
+        .unwrap()
+        .into_iter()
+        .find(|x| x.name == "DP-BR")
+        .unwrap();
+    br.user_locale = "German_Germany".into();
+    br.network_locale = "Germany".into();
+    p.put_pool(&br).unwrap();
+    assert_eq!(changed(&before, &p), vec!["SEP001B54000003.cnf.xml"]);
+    assert!(
+        String::from_utf8_lossy(&p.get("SEP001B54000003.cnf.xml").unwrap().bytes)
+            .contains("<langCode>de_DE</langCode>")
+    );
     // Moving a phone to another pool changes its CallManager list.
     p.edit_device(
         "SEP001B54000003",
@@ -215,7 +232,10 @@ fn a_node_change_rebuilds_every_phone_of_the_pools_using_it() {
         },
     )
     .unwrap();
-    assert_eq!(p.device("SEP001B54000003").unwrap().call_managers.len(), 2);
+    assert_eq!(
+        p.device("SEP001B54000003").unwrap().call_managers().len(),
+        2
+    );
     // Putting Default's group on pb-a changes XMLDefault.
     let before = versions(&p);
     p.put_group(&CmGroup {

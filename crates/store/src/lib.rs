@@ -100,6 +100,9 @@ pub trait Store: Send + Sync {
     /// Adds every row or nothing (one transaction). Missing lines are created.
     fn import(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError>;
 
+    /// Runs the import in a transaction and rolls it back: the same checks, no change.
+    fn check_import(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError>;
+
     /// Everything, read in one transaction.
     fn snapshot(&self) -> Result<Snapshot, StoreError>;
 }

@@ -1274,13 +1274,8 @@ impl Store for SqliteStore {
                 dn: dn.clone(),
                 ..Default::default()
             }];
-            let dev = canonical(&nd)?;
             nd.description = format!("Auto {dn}");
-            let mut dev = Device {
-                description: nd.description.clone(),
-                ..dev
-            };
-            dev.revision = 1;
+            let dev = canonical(&nd)?;
             if exists(tx, "SELECT 1 FROM devices WHERE name = ?1", &dev.name)? {
                 return Err(StoreError::Duplicate {
                     kind: "device",
@@ -1304,6 +1299,14 @@ impl Store for SqliteStore {
 
     fn import(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError> {
         self.write(|tx| import_rows(tx, rows))
+    }
+
+    fn check_import(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let report = import_rows(&tx, rows)?;
+        tx.rollback()?;
+        Ok(report)
     }
 
     fn snapshot(&self) -> Result<Snapshot, StoreError> {
