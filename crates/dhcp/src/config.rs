@@ -145,6 +145,12 @@ pub struct PoolConfig {
     pub tftp_server_name: Option<String>,
     #[serde(default = "default_lease")]
     pub lease_secs: u32,
+    /// Option 58 (T1); default half the lease. Short values make clients renew early.
+    #[serde(default)]
+    pub renew_secs: Option<u32>,
+    /// Option 59 (T2); default 7/8 of the lease.
+    #[serde(default)]
+    pub rebind_secs: Option<u32>,
     /// Option 54 for this pool; default: the address the request arrived on.
     #[serde(default)]
     pub server_id: Option<Ipv4Addr>,
@@ -171,6 +177,8 @@ impl PoolConfig {
             tftp_servers: None,
             tftp_server_name: None,
             lease_secs: default_lease(),
+            renew_secs: None,
+            rebind_secs: None,
             server_id: None,
             classes: vec![],
         }
@@ -269,6 +277,11 @@ impl DhcpConfig {
             }
             if p.lease_secs < 60 {
                 return Err(err("lease_secs below 60"));
+            }
+            let t1 = p.renew_secs.unwrap_or(p.lease_secs / 2);
+            let t2 = p.rebind_secs.unwrap_or(p.lease_secs / 8 * 7);
+            if t1 == 0 || t1 > t2 || t2 > p.lease_secs {
+                return Err(err("need 0 < renew_secs <= rebind_secs <= lease_secs"));
             }
             if let Some(v) = p.vlan {
                 if v == 0 || v > 4094 {

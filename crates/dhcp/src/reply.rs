@@ -83,8 +83,14 @@ pub fn encode(p: &ReplyParams<'_>) -> Vec<u8> {
     if p.kind != ReplyKind::InformAck {
         let lease = p.lease_secs;
         o.insert(DhcpOption::AddressLeaseTime(lease));
-        o.insert(DhcpOption::Renewal(lease / 2));
-        o.insert(DhcpOption::Rebinding((u64::from(lease) * 7 / 8) as u32));
+        let t1 = p.pool.renew_secs.unwrap_or(lease / 2).min(lease);
+        let t2 = p
+            .pool
+            .rebind_secs
+            .unwrap_or((u64::from(lease) * 7 / 8) as u32)
+            .clamp(t1, lease);
+        o.insert(DhcpOption::Renewal(t1));
+        o.insert(DhcpOption::Rebinding(t2));
     }
     let prl = req.param_request_list();
     let wants = |c: u8| prl.is_none_or(|l| l.contains(&c));
