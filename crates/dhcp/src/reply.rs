@@ -60,10 +60,16 @@ pub fn encode(p: &ReplyParams<'_>) -> Vec<u8> {
     } else {
         p.tftp.first().copied().unwrap_or(Ipv4Addr::UNSPECIFIED)
     };
+    // RFC 2131 4.3.2: a NAK through a relay asks it to broadcast to the client.
+    let flags = if nak && !req.giaddr.is_unspecified() {
+        req.flags | crate::wire::FLAG_BROADCAST
+    } else {
+        req.flags
+    };
     let mut m = Message::new_with_id(req.xid, ciaddr, p.yiaddr, siaddr, req.giaddr, &req.chaddr);
     m.set_opcode(Opcode::BootReply)
         .set_htype(HType::Eth)
-        .set_flags(Flags::from(req.flags));
+        .set_flags(Flags::from(flags));
     let o = m.opts_mut();
     let mt = match p.kind {
         ReplyKind::Offer => MessageType::Offer,

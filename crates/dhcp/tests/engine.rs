@@ -558,3 +558,16 @@ fn config_validation_rejects_overlaps_and_bad_ranges() {
     assert!(c.validate().is_err());
     assert!("198.18.0.0/33".parse::<Subnet>().is_err());
 }
+
+#[test]
+fn a_relayed_nak_asks_the_relay_to_broadcast() {
+    let mut e = engine();
+    let mut r = ClientMsg::new(3, mac(33), 1).requested(Ipv4Addr::new(10, 9, 9, 9));
+    r.giaddr = Ipv4Addr::new(198, 19, 20, 1);
+    let o = e.handle(&r.encode(), &voice(), t(0));
+    let nak = reply(&o);
+    assert_eq!(nak.msg_type(), Some(6));
+    assert_eq!(nak.flags & 0x8000, 0x8000);
+    assert_eq!(nak.yiaddr, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(o.reply.unwrap().dest, Destination::Relay(r.giaddr));
+}
