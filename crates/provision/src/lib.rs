@@ -428,6 +428,8 @@ struct Published {
 /// The file builder and in-memory view of the device database.
 pub struct Provisioner {
     store: Arc<dyn Store>,
+    /// Last seen external-change token of the store (see `reload_if_changed`).
+    seen_token: Mutex<Option<i64>>,
     state: Mutex<State>,
     published: RwLock<Published>,
     next_version: AtomicU64,
@@ -485,9 +487,11 @@ enum Touch {
 impl Provisioner {
     /// Loads everything from `store` and builds every file.
     pub fn new(store: Arc<dyn Store>) -> Result<Self, ProvisionError> {
+        let token = store.external_change_token()?;
         let snap = store.snapshot()?;
         let (tx, _) = broadcast::channel(256);
         let p = Provisioner {
+            seen_token: Mutex::new(token),
             store,
             state: Mutex::new(State::from_snapshot(snap)),
             published: RwLock::new(Published {
@@ -565,6 +569,29 @@ impl Provisioner {
     /// re-read what it needs).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.changes.subscribe()
+    }
+
+    /// Opens (creating and migrating) the SQLite database at `path` and builds every file.
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, ProvisionError> {
+        let store: Arc<dyn Store> = Arc::new(store::SqliteStore::open(path)?);
+        Self::new(store)
+    }
+
+    /// Reloads when another process (e.g. the `phoneboot phone ...` CLI) committed since
+    /// the last look; cheap enough to call every second. Returns the change, if any.
+    pub fn reload_if_changed(&self) -> Result<Option<Change>, ProvisionError> {
+        let token = self.store.external_change_token()?;
+        {
+            let mut seen = match self.seen_token.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if token.is_none() || *seen == token {
+                return Ok(None);
+            }
+            *seen = token;
+        }
+        self.reload().map(Some)
     }
 
     /// Re-reads the whole database (after changes made by another process) and republishes;

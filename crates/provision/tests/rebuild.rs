@@ -419,11 +419,30 @@ fn reload_picks_up_changes_made_by_another_process() {
         )
         .unwrap();
     let before = versions(&p);
-    let ch = p.reload().unwrap();
+    let ch = p
+        .reload_if_changed()
+        .unwrap()
+        .expect("another connection committed");
     assert_eq!(ch.content_changed, vec!["SEP001B54000003"]);
     assert_eq!(
         changed(&before, &p),
         vec!["SEP001B54000003.cnf.xml"],
         "unchanged files keep their version"
+    );
+    assert!(
+        p.reload_if_changed().unwrap().is_none(),
+        "nothing new since"
+    );
+    p.edit_line(
+        "4101",
+        &LinePatch {
+            label: Some("own".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        p.reload_if_changed().unwrap().is_none(),
+        "own writes are already applied"
     );
 }

@@ -105,4 +105,11 @@ pub trait Store: Send + Sync {
 
     /// Everything, read in one transaction.
     fn snapshot(&self) -> Result<Snapshot, StoreError>;
+
+    /// A token that changes when *another* connection or process commits (SQLite's
+    /// `data_version`); `None` when the backend cannot tell (then poll with a full reload,
+    /// or use LISTEN/NOTIFY on PostgreSQL).
+    fn external_change_token(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
 }

@@ -1301,6 +1301,13 @@ impl Store for SqliteStore {
         self.write(|tx| import_rows(tx, rows))
     }
 
+    fn external_change_token(&self) -> Result<Option<i64>, StoreError> {
+        let conn = self.lock();
+        Ok(Some(
+            conn.query_row("PRAGMA data_version", [], |r| r.get(0))?,
+        ))
+    }
+
     fn check_import(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

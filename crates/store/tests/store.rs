@@ -427,3 +427,18 @@ fn pools_groups_nodes_and_loads() {
         .to_string();
     assert!(e.contains("model:"), "{e}");
 }
+
+proptest::proptest! {
+    /// Arbitrary bytes as a CSV file give rows or an error, never a panic; whatever parses
+    /// imports or fails cleanly.
+    #[test]
+    fn arbitrary_csv_never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+        let mut input = b"MAC ADDRESS,DEVICE TYPE,DIRECTORY NUMBER 1,DISPLAY 1\n".to_vec();
+        input.extend_from_slice(&body);
+        if let Ok(parsed) = bat::parse(input.as_slice()) {
+            let s = SqliteStore::in_memory().unwrap();
+            let _ = s.import(&parsed.rows);
+        }
+        let _ = bat::parse(body.as_slice());
+    }
+}
