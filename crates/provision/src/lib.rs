@@ -794,7 +794,16 @@ impl Provisioner {
         touch: impl FnOnce(&T) -> Touch,
     ) -> Result<T, ProvisionError> {
         let mut st = self.lock_state();
+        let before = self.store.external_change_token().ok().flatten();
         let out = op(self.store.as_ref())?;
+        // Our own write is not an outside change: if nothing else was pending, remember the
+        // new generation so `reload_if_changed` does not reload everything for it.
+        if let Ok(after) = self.store.external_change_token() {
+            let mut seen = self.seen_token.lock().unwrap_or_else(|p| p.into_inner());
+            if *seen == before {
+                *seen = after;
+            }
+        }
         let change = self.refresh(&mut st, touch(&out))?;
         drop(st);
         if !(change.rebuilt.is_empty() && change.removed.is_empty() && change.files.is_empty()) {

@@ -446,3 +446,17 @@ fn reload_picks_up_changes_made_by_another_process() {
         "own writes are already applied"
     );
 }
+
+#[test]
+fn writes_to_other_tables_of_the_database_do_not_reload() {
+    // DHCP leases and the boot journal share the database file; their writes are not
+    // configuration changes and must not rebuild every phone's files.
+    let (dir, p) = setup();
+    let conn = rusqlite::Connection::open(dir.path().join("pb.db")).unwrap();
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS t_leases (ip TEXT); INSERT INTO t_leases VALUES ('198.18.100.10');")
+        .unwrap();
+    assert!(
+        p.reload_if_changed().unwrap().is_none(),
+        "a lease write is not a configuration change"
+    );
+}

@@ -55,7 +55,7 @@ fn sccp_device(d: &DeviceInfo, keepalive: u32) -> sccp::SccpDevice {
             .collect(),
         keepalive_secs: Some(keepalive),
         call_managers: d
-            .call_managers
+            .call_managers()
             .iter()
             .filter_map(|c| {
                 Some(sccp::CallManager {

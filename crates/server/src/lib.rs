@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod adapters;
 pub mod bus;
+mod dhcp_config;
 mod discovery_service;
 mod seed;
 mod watch;
@@ -64,6 +65,7 @@ pub struct Services {
     pub sccp: Option<sccp_server::ServerHandle>,
     pub sip: Option<sip_server::SipServer>,
     pub discovery: Option<discovery::SwitchHandle>,
+    pub dhcp: Option<dhcp_server::DhcpServer>,
 }
 
 impl Services {
@@ -80,6 +82,9 @@ impl Services {
         }
         if self.discovery.is_some() {
             v.push("discovery");
+        }
+        if self.dhcp.is_some() {
+            v.push("dhcp");
         }
         v
     }
@@ -358,6 +363,13 @@ pub async fn run(
         );
     }
 
+    if config.dhcp.enabled && !config.dhcp.pools.is_empty() {
+        let dcfg = dhcp_config::build(&config, &db);
+        dcfg.validate()
+            .map_err(|e| service_err("dhcp")(format!("{e:#}")))?;
+        services.dhcp = Some(dhcp_server::DhcpServer::spawn(dcfg, sink.clone(), None));
+    }
+
     let shared = Arc::new(Shared {
         events,
         ris,
@@ -371,7 +383,7 @@ pub async fn run(
     // to the database by another process (the CLI) is picked up, and DHCP acks teach the
     // file service which MAC an address belongs to.
     tokio::spawn(watch::changes(prov.clone(), sip_lines.clone()));
-    tokio::spawn(watch::database(prov.clone(), db.clone(), shutdown.clone()));
+    tokio::spawn(watch::database(prov.clone(), shutdown.clone()));
     tokio::spawn(watch::leases(shared.events.subscribe(), lease_macs.clone()));
 
     admin.set_nonblocking(true).map_err(ServeError::Admin)?;

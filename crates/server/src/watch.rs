@@ -1,6 +1,5 @@
 //! Background tasks that keep derived state in step with its source.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,40 +34,23 @@ pub async fn changes(prov: Arc<Provisioner>, lines: Arc<SipLineIndex>) {
     }
 }
 
-/// Picks up changes another process (the `phoneboot phone ...` CLI) made to the database file:
-/// SQLite's `data_version` changes when another connection commits.
-pub async fn database(
-    prov: Arc<Provisioner>,
-    path: PathBuf,
-    mut shutdown: tokio_watch::Receiver<bool>,
-) {
-    let Ok(conn) = rusqlite::Connection::open(&path) else {
-        tracing::warn!(path = %path.display(), "cannot watch the database for outside changes");
-        return;
-    };
-    let version = |c: &rusqlite::Connection| -> Option<i64> {
-        c.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
-    };
-    let mut last = version(&conn);
+/// Picks up changes another process (the `phoneboot phone ...` CLI) made to the database file.
+pub async fn database(prov: Arc<Provisioner>, mut shutdown: tokio_watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        let now = version(&conn);
-        if now != last {
-            last = now;
-            match prov.reload() {
-                Ok(change) if !change.rebuilt.is_empty() || !change.removed.is_empty() => {
-                    tracing::info!(
-                        rebuilt = change.rebuilt.len(),
-                        removed = change.removed.len(),
-                        "database changed outside this process: files rebuilt"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "reloading the database failed"),
-            }
+        let p = prov.clone();
+        match tokio::task::spawn_blocking(move || p.reload_if_changed()).await {
+            Ok(Ok(Some(change))) => tracing::info!(
+                rebuilt = change.rebuilt.len(),
+                removed = change.removed.len(),
+                "database changed outside this process: files rebuilt"
+            ),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "reloading the database failed"),
+            Err(e) => tracing::warn!(error = %e, "database watcher task failed"),
         }
     }
 }

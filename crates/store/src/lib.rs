@@ -106,9 +106,10 @@ pub trait Store: Send + Sync {
     /// Everything, read in one transaction.
     fn snapshot(&self) -> Result<Snapshot, StoreError>;
 
-    /// A token that changes when *another* connection or process commits (SQLite's
-    /// `data_version`); `None` when the backend cannot tell (then poll with a full reload,
-    /// or use LISTEN/NOTIFY on PostgreSQL).
+    /// A token that changes whenever the configuration changes (a generation counter every
+    /// configuration write bumps; writes to other tables sharing the database, such as DHCP
+    /// leases, leave it alone); `None` when the backend cannot tell (then poll with a full
+    /// reload, or use LISTEN/NOTIFY on PostgreSQL).
     fn external_change_token(&self) -> Result<Option<i64>, StoreError> {
         Ok(None)
     }

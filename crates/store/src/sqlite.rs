@@ -122,6 +122,15 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO rings VALUES (1, 'Chirp 1', 'Chirp1.raw');
     INSERT INTO rings VALUES (2, 'Chirp 2', 'Chirp2.raw');
     ",
+    // 2: a counter every configuration write bumps, so other processes sharing the file can
+    // tell a configuration change from other tables' writes (DHCP leases, the journal).
+    "
+    CREATE TABLE config_generation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        value INTEGER NOT NULL
+    );
+    INSERT INTO config_generation (id, value) VALUES (1, 0);
+    ",
 ];
 
 /// SQLite-backed [`Store`]. One connection, serialised by a mutex; several processes (or
@@ -178,6 +187,10 @@ impl SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
+        tx.execute(
+            "UPDATE config_generation SET value = value + 1 WHERE id = 1",
+            [],
+        )?;
         tx.commit()?;
         Ok(out)
     }
@@ -1303,9 +1316,11 @@ impl Store for SqliteStore {
 
     fn external_change_token(&self) -> Result<Option<i64>, StoreError> {
         let conn = self.lock();
-        Ok(Some(
-            conn.query_row("PRAGMA data_version", [], |r| r.get(0))?,
-        ))
+        Ok(Some(conn.query_row(
+            "SELECT value FROM config_generation WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )?))
     }
 
     fn check_import(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError> {
