@@ -74,8 +74,8 @@ const MAX_DEPTH: usize = 64;
 
 /// Parses XML into a tree.
 pub fn parse_xml(bytes: &[u8]) -> Result<Node, CnfError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| CnfError::NotXml(format!("not UTF-8 ({e})")))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| CnfError::NotXml(format!("not UTF-8 ({e})")))?;
     let mut r = Reader::from_str(text);
     let mut stack: Vec<Node> = vec![Node::default()];
     loop {
@@ -119,7 +119,8 @@ pub fn parse_xml(bytes: &[u8]) -> Result<Node, CnfError> {
             }
             XmlEvent::CData(t) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&String::from_utf8_lossy(t.as_ref()));
+                    let raw: &str = t.as_ref();
+                    top.text.push_str(raw);
                 }
             }
             XmlEvent::GeneralRef(r) => {
@@ -130,9 +131,9 @@ pub fn parse_xml(bytes: &[u8]) -> Result<Node, CnfError> {
                     "gt" => Some('>'),
                     "quot" => Some('"'),
                     "apos" => Some('\''),
-                    n if n.starts_with("#x") => {
-                        u32::from_str_radix(&n[2..], 16).ok().and_then(char::from_u32)
-                    }
+                    n if n.starts_with("#x") => u32::from_str_radix(&n[2..], 16)
+                        .ok()
+                        .and_then(char::from_u32),
                     n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
                     _ => None,
                 };
@@ -164,7 +165,7 @@ fn element(e: &quick_xml::events::BytesStart<'_>) -> Result<Node, CnfError> {
     for a in e.attributes() {
         let a = a.map_err(|err| CnfError::NotXml(format!("attribute: {err}")))?;
         let v = a
-            .unescape_value()
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|err| CnfError::NotXml(format!("attribute value: {err}")))?;
         n.attrs
             .push((a.key.local_name().as_ref().to_string(), v.into_owned()));
@@ -320,7 +321,7 @@ mod tests {
         let c = parse_config(&b, None).unwrap();
         assert_eq!(c.root, "device");
         assert_eq!(c.call_managers.len(), 2);
-        assert_eq!(c.call_managers[0].host, "pb-node-a");
+        assert_eq!(c.call_managers[0].host, "192.0.2.21");
         assert_eq!(c.call_managers[0].sip_port, 5060);
         assert_eq!(c.load.as_deref(), Some("sip88xx.14-2-1-0001-14"));
         assert_eq!(c.user_locale.as_deref(), Some("English_United_States"));
@@ -329,7 +330,10 @@ mod tests {
         assert_eq!(c.softkey_file.as_deref(), Some("softkeys-standard.xml"));
         assert_eq!(c.sip_lines.len(), 1);
         assert_eq!(c.sip_lines[0].name, "4101");
-        assert_eq!(c.sip_lines[0].auth_password.as_deref(), Some("change-me-too"));
+        assert_eq!(
+            c.sip_lines[0].auth_password.as_deref(),
+            Some("change-me-too")
+        );
         assert_eq!(c.transport, Some(1));
         assert_eq!(c.register_expires, Some(3600));
     }
@@ -361,7 +365,10 @@ mod tests {
 
     #[test]
     fn bad_files_are_errors() {
-        assert!(matches!(parse_config(b"hello", None), Err(CnfError::NotXml(_))));
+        assert!(matches!(
+            parse_config(b"hello", None),
+            Err(CnfError::NotXml(_))
+        ));
         assert!(matches!(
             parse_config(b"<device><a></b></device>", None),
             Err(CnfError::NotXml(_))

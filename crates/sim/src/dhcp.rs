@@ -45,7 +45,7 @@ impl DhcpConfig {
 }
 
 /// A lease as the phone understood it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub ip: Ipv4Addr,
     pub mask: Option<Ipv4Addr>,
@@ -59,6 +59,23 @@ pub struct Lease {
     pub option66: Option<String>,
     pub siaddr: Ipv4Addr,
     pub domain: Option<String>,
+}
+
+impl Default for Lease {
+    fn default() -> Self {
+        Lease {
+            ip: Ipv4Addr::UNSPECIFIED,
+            mask: None,
+            routers: Vec::new(),
+            dns: Vec::new(),
+            server_id: Ipv4Addr::UNSPECIFIED,
+            lease_secs: None,
+            option150: Vec::new(),
+            option66: None,
+            siaddr: Ipv4Addr::UNSPECIFIED,
+            domain: None,
+        }
+    }
 }
 
 impl Lease {
@@ -95,7 +112,9 @@ pub enum DhcpError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     Selecting,
-    Requesting { offer: Lease },
+    Requesting {
+        offer: Lease,
+    },
     Bound(Lease),
     /// Too many NAKs; the reason is given.
     Failed(String),
@@ -190,8 +209,7 @@ impl DhcpClient {
     /// Feeds a BOOTP payload received on port 68.
     pub fn handle_reply(&mut self, payload: &[u8], now: Instant) -> Result<(), DhcpError> {
         let (msg, opt150) = decode_reply(payload)?;
-        if msg.xid() != self.cfg.xid || msg.chaddr().get(..6) != Some(&self.cfg.mac.octets()[..])
-        {
+        if msg.xid() != self.cfg.xid || msg.chaddr().get(..6) != Some(&self.cfg.mac.octets()[..]) {
             return Err(DhcpError::NotOurs);
         }
         if msg.opcode() != v4::Opcode::BootReply {
@@ -232,10 +250,7 @@ impl DhcpClient {
                 };
                 self.last_nak = Some(msg_text.clone());
                 if self.naks >= self.cfg.max_naks {
-                    self.state = State::Failed(format!(
-                        "{} DHCPNAKs, last: {msg_text}",
-                        self.naks
-                    ));
+                    self.state = State::Failed(format!("{} DHCPNAKs, last: {msg_text}", self.naks));
                     self.next = None;
                 } else {
                     self.state = State::Selecting;
@@ -354,8 +369,26 @@ fn lease_from(msg: &Message, option150: Vec<Ipv4Addr>) -> Result<Lease, DhcpErro
     Ok(l)
 }
 
+/// Options handed on to dhcproto: only those a phone reads, each checked for the length
+/// dhcproto expects. dhcproto 0.15 `debug_assert`s or `unwrap`s on some malformed options
+/// (e.g. 80 rapid commit with a value, 121 with a bad prefix), which must never reach it
+/// from the wire.
+const KEEP: &[(u8, Option<usize>)] = &[
+    (1, Some(4)),
+    (3, None),
+    (6, None),
+    (15, None),
+    (51, Some(4)),
+    (53, Some(1)),
+    (54, Some(4)),
+    (56, None),
+    (58, Some(4)),
+    (59, Some(4)),
+    (66, None),
+];
+
 /// The raw scan of a message's options area: option 150 collected (RFC 3396 concatenation)
-/// and a copy of the message without it, for dhcproto.
+/// and a copy of the message with only the options in [`KEEP`], for dhcproto.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prescan {
     pub option150: Vec<Ipv4Addr>,
@@ -383,26 +416,30 @@ pub fn prescan(payload: &[u8]) -> Result<Prescan, DhcpError> {
                 out.push(0);
                 i += 1;
             }
-            255 => {
-                out.push(255);
-                break;
-            }
+            255 => break,
             _ => {
-                let len = usize::from(*payload.get(i + 1).ok_or_else(|| {
-                    DhcpError::Malformed(format!("option {code} has no length"))
-                })?);
+                let len =
+                    usize::from(*payload.get(i + 1).ok_or_else(|| {
+                        DhcpError::Malformed(format!("option {code} has no length"))
+                    })?);
                 let data = payload.get(i + 2..i + 2 + len).ok_or_else(|| {
                     DhcpError::Malformed(format!("option {code} runs past the end"))
                 })?;
                 if code == 150 {
                     raw150.extend_from_slice(data);
-                } else {
+                } else if let Some((_, want)) = KEEP.iter().find(|(c, _)| *c == code) {
+                    if want.is_some_and(|w| w != len) || (matches!(code, 3 | 6) && len % 4 != 0) {
+                        return Err(DhcpError::Malformed(format!(
+                            "option {code} has length {len}"
+                        )));
+                    }
                     out.extend_from_slice(&payload[i..i + 2 + len]);
                 }
                 i += 2 + len;
             }
         }
     }
+    out.push(255);
     if raw150.len() % 4 != 0 {
         return Err(DhcpError::Malformed(format!(
             "option 150 length {} is not a multiple of 4",
@@ -507,7 +544,10 @@ mod tests {
         let mut c = DhcpClient::new(cfg(), now);
         let d = c.poll_transmit().unwrap();
         let ip = Ipv4Addr::new(198, 18, 100, 10);
-        let tftp = [Ipv4Addr::new(198, 18, 100, 1), Ipv4Addr::new(198, 18, 100, 2)];
+        let tftp = [
+            Ipv4Addr::new(198, 18, 100, 1),
+            Ipv4Addr::new(198, 18, 100, 2),
+        ];
         let offer = build_reply(&d, MessageType::Offer, ip, &tftp);
         // The regression dhcproto alone fails: 150 (len 8) placed before other options.
         let raw = prescan(&offer).unwrap();
@@ -575,6 +615,32 @@ mod tests {
         bad[236..240].copy_from_slice(&MAGIC);
         bad.extend_from_slice(&[150, 5, 1, 2, 3, 4, 5, 255]);
         assert!(prescan(&bad).is_err());
+    }
+
+    #[test]
+    fn options_that_panic_dhcproto_never_reach_it() {
+        let now = Instant::now();
+        let mut c = DhcpClient::new(cfg(), now);
+        let d = c.poll_transmit().unwrap();
+        let offer = build_reply(&d, MessageType::Offer, Ipv4Addr::new(198, 18, 100, 10), &[]);
+        let end = offer.iter().rposition(|b| *b == 255).unwrap();
+        // 80 (rapid commit) with a value, 121 with a 40-bit prefix: dropped before dhcproto.
+        for extra in [&[80u8, 1, 0][..], &[121, 5, 40, 1, 2, 3, 4][..]] {
+            let mut m = offer[..end].to_vec();
+            m.extend_from_slice(extra);
+            m.push(255);
+            let mut c2 = DhcpClient::new(cfg(), now);
+            c2.poll_transmit();
+            c2.handle_reply(&m, now).unwrap();
+            assert!(matches!(c2.state(), State::Requesting { .. }));
+        }
+        // A kept option of the wrong size is refused, not passed on.
+        let mut m = offer[..end].to_vec();
+        m.extend_from_slice(&[51, 2, 0, 1, 255]);
+        assert!(matches!(
+            c.handle_reply(&m, now),
+            Err(DhcpError::Malformed(_))
+        ));
     }
 
     proptest! {

@@ -274,7 +274,9 @@ impl HttpClient {
             }
         } else if let Some(len) = head.content_length {
             if len > self.opts.max_body {
-                return Err(HttpError::Bad(format!("Content-Length {len} over the limit")));
+                return Err(HttpError::Bad(format!(
+                    "Content-Length {len} over the limit"
+                )));
             }
             while self.buf.len() < len {
                 let n = conn
@@ -333,7 +335,9 @@ mod tests {
         assert!(!h.close);
         assert_eq!(n, 38);
         assert_eq!(parse_head(b"HTTP/1.1 200 OK\r\n").unwrap(), None);
-        let (h, _) = parse_head(b"HTTP/1.0 404 Not Found\r\n\r\n").unwrap().unwrap();
+        let (h, _) = parse_head(b"HTTP/1.0 404 Not Found\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.status, 404);
         assert!(h.close);
         assert!(parse_head(b"garbage garbage\r\n\r\n").is_err());

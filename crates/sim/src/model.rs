@@ -147,7 +147,11 @@ pub static CATALOGUE: &[Model] = &[
 pub struct UnknownModel(pub String);
 
 fn known_names() -> String {
-    CATALOGUE.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+    CATALOGUE
+        .iter()
+        .map(|m| m.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Model {
@@ -294,14 +298,16 @@ mod tests {
     #[test]
     fn every_model_named_in_the_issue_is_known() {
         for n in [
-            "7940", "7960", "7941", "7961", "7942", "7962", "7945", "7965", "7975", "8841",
-            "8845", "8851", "8861", "8865", "7811", "7841", "7861",
+            "7940", "7960", "7941", "7961", "7942", "7962", "7945", "7965", "7975", "8841", "8845",
+            "8851", "8861", "8865", "7811", "7841", "7861",
         ] {
             let m = Model::lookup(n).unwrap();
             assert_eq!(m.digits(), n);
             assert!(m.cdp_platform.ends_with(n));
             assert!(m.poe_class <= 4);
-            assert!(m.vendor_class.starts_with(b"Cisco Systems, Inc. IP Phone CP-"));
+            assert!(m
+                .vendor_class
+                .starts_with(b"Cisco Systems, Inc. IP Phone CP-"));
             assert!(m.param_request_list.contains(&150));
             assert!(m.param_request_list.contains(&66));
         }
@@ -324,15 +330,25 @@ mod tests {
         assert!(!m8845.supports(Protocol::Sccp));
         assert_eq!(m8845.transports(), &[Transport::Http, Transport::Tftp]);
         assert_eq!(m8845.sccp_device_type, None);
-        assert_eq!(m8845.locale_files(Protocol::Sip, ""), vec!["sl-bev-sip.jar"]);
+        assert_eq!(
+            m8845.locale_files(Protocol::Sip, ""),
+            vec!["sl-bev-sip.jar"]
+        );
         assert_eq!(
             m7965.locale_files(Protocol::Sccp, "English_United_States"),
             vec!["English_United_States/be-sccp.jar"]
         );
-        assert_eq!(m7940.tone_file("United_States"), "United_States/7960-tones.xml");
+        assert_eq!(
+            m7940.tone_file("United_States"),
+            "United_States/7960-tones.xml"
+        );
         assert_eq!(
             m7965.security_files("SEP001B54AABBCC"),
-            vec!["CTLSEP001B54AABBCC.tlv", "ITLSEP001B54AABBCC.tlv", "ITLFile.tlv"]
+            vec![
+                "CTLSEP001B54AABBCC.tlv",
+                "ITLSEP001B54AABBCC.tlv",
+                "ITLFile.tlv"
+            ]
         );
     }
 }

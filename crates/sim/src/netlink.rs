@@ -34,7 +34,7 @@ fn push_attr(buf: &mut Vec<u8>, ty: u16, data: &[u8]) {
     buf.extend_from_slice(&(len as u16).to_ne_bytes());
     buf.extend_from_slice(&ty.to_ne_bytes());
     buf.extend_from_slice(data);
-    while buf.len() % 4 != 0 {
+    while !buf.len().is_multiple_of(4) {
         buf.push(0);
     }
 }
@@ -120,12 +120,8 @@ impl Netlink {
                 let len = u32::from_ne_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]])
                     as usize;
                 let mty = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-                let mseq = u32::from_ne_bytes([
-                    buf[off + 8],
-                    buf[off + 9],
-                    buf[off + 10],
-                    buf[off + 11],
-                ]);
+                let mseq =
+                    u32::from_ne_bytes([buf[off + 8], buf[off + 9], buf[off + 10], buf[off + 11]]);
                 if len < 16 {
                     break;
                 }
@@ -220,6 +216,9 @@ mod tests {
             Ipv4Addr::new(198, 18, 100, 0)
         );
         assert_eq!(mask(Ipv4Addr::new(1, 2, 3, 4), 0), Ipv4Addr::UNSPECIFIED);
-        assert_eq!(mask(Ipv4Addr::new(1, 2, 3, 4), 32), Ipv4Addr::new(1, 2, 3, 4));
+        assert_eq!(
+            mask(Ipv4Addr::new(1, 2, 3, 4), 32),
+            Ipv4Addr::new(1, 2, 3, 4)
+        );
     }
 }

@@ -170,8 +170,10 @@ impl RawPort {
         let big: libc::c_int = 8 << 20;
         let _ = setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &big);
         let _ = setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &big);
+        // SAFETY: `fd` is an open descriptor owned by the AsyncFd from here on.
+        let afd = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
         let port = Arc::new(RawPort {
-            fd: AsyncFd::new(fd)?,
+            fd: afd,
             ifindex,
             subs: Mutex::new(Subscribers::default()),
             stats: PortStats::default(),
@@ -352,7 +354,8 @@ fn recv_frame(fd: i32, buf: &mut [u8]) -> io::Result<Option<(usize, Option<u16>)
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
             if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA {
-                let aux = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::tpacket_auxdata);
+                let aux =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::tpacket_auxdata);
                 if aux.tp_status & TP_STATUS_VLAN_VALID != 0 {
                     vlan = Some(aux.tp_vlan_tci & 0x0fff);
                 }

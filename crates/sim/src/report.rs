@@ -400,11 +400,7 @@ impl PhoneReport {
                                 EventKind::Registered {
                                     protocol: r.protocol,
                                     node: node.clone(),
-                                    from: self
-                                        .lease
-                                        .as_ref()
-                                        .and_then(|l| l.ip)
-                                        .map(IpAddr::V4),
+                                    from: self.lease.as_ref().and_then(|l| l.ip).map(IpAddr::V4),
                                     detail: r.detail.clone(),
                                 },
                             );
@@ -593,7 +589,10 @@ mod tests {
         });
         r.lease = Some(LeaseInfo {
             ip: Some(Ipv4Addr::new(198, 18, 100, 10)),
-            option150: vec![Ipv4Addr::new(198, 18, 100, 1), Ipv4Addr::new(198, 18, 100, 2)],
+            option150: vec![
+                Ipv4Addr::new(198, 18, 100, 1),
+                Ipv4Addr::new(198, 18, 100, 2),
+            ],
             vendor_class: "Cisco Systems, Inc. IP Phone CP-7965".into(),
             ..Default::default()
         });
@@ -637,7 +636,10 @@ mod tests {
         )));
         assert!(ev.iter().any(|e| matches!(
             &e.kind,
-            EventKind::StepFailed { step: Step::Files, .. }
+            EventKind::StepFailed {
+                step: Step::Files,
+                ..
+            }
         )));
     }
 

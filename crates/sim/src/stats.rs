@@ -157,7 +157,12 @@ impl Summary {
                 self.per_step.get(name),
             );
         }
-        row(&mut o, "end-to-end", self.registered, self.end_to_end.as_ref());
+        row(
+            &mut o,
+            "end-to-end",
+            self.registered,
+            self.end_to_end.as_ref(),
+        );
         if !self.failures.is_empty() {
             let _ = writeln!(o, "failures by reason:");
             for (k, n) in &self.failures {
@@ -186,7 +191,10 @@ mod tests {
     fn nearest_rank_percentiles() {
         let v: Vec<f64> = (1..=100).map(f64::from).collect();
         let p = Percentiles::of(&v).unwrap();
-        assert_eq!((p.min, p.p50, p.p95, p.p99, p.max), (1.0, 50.0, 95.0, 99.0, 100.0));
+        assert_eq!(
+            (p.min, p.p50, p.p95, p.p99, p.max),
+            (1.0, 50.0, 95.0, 99.0, 100.0)
+        );
         assert_eq!(p.mean, 50.5);
         assert_eq!(Percentiles::of(&[7.0]).unwrap().p99, 7.0);
         assert!(Percentiles::of(&[]).is_none());
@@ -207,8 +215,12 @@ mod tests {
         let mac: mac::Mac = "001b54000000".parse().unwrap();
         let mut reports = Vec::new();
         for i in 0..10u64 {
-            let mut r =
-                crate::report::PhoneReport::new(mac.offset(i), "CP-8845", Protocol::Sip, SystemTime::now());
+            let mut r = crate::report::PhoneReport::new(
+                mac.offset(i),
+                "CP-8845",
+                Protocol::Sip,
+                SystemTime::now(),
+            );
             r.steps.push(StepRecord {
                 step: Step::Dhcp,
                 start_ms: 0.0,

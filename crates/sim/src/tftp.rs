@@ -92,7 +92,7 @@ fn rrq(file: &str, o: &TftpOptions) -> Vec<u8> {
         p.extend_from_slice(format!("blksize\0{b}\0").as_bytes());
     }
     if o.tsize {
-        p.extend_from_slice(b"tsize\00\0");
+        p.extend_from_slice(b"tsize\x000\x00");
     }
     p
 }
@@ -232,8 +232,7 @@ impl TftpRead {
                                 self.blksize = b
                             }
                             _ => {
-                                self.pending =
-                                    Some((error_pkt(8, "bad blksize in OACK"), tid));
+                                self.pending = Some((error_pkt(8, "bad blksize in OACK"), tid));
                                 self.finish(TftpOutcome::Protocol(format!(
                                     "OACK blksize {v:?} not acceptable"
                                 )));
@@ -378,17 +377,29 @@ mod tests {
         t.poll_transmit();
         t.handle_datagram(b"\x00\x06blksize\x0010\0tsize\x0015\0", 4000, now);
         assert_eq!(t.tsize, Some(15));
-        assert_eq!(t.poll_transmit(), Some((vec![0, 4, 0, 0], Dest::Transfer(4000))));
+        assert_eq!(
+            t.poll_transmit(),
+            Some((vec![0, 4, 0, 0], Dest::Transfer(4000)))
+        );
         t.handle_datagram(&data(1, b"0123456789"), 4000, now);
-        assert_eq!(t.poll_transmit(), Some((vec![0, 4, 0, 1], Dest::Transfer(4000))));
+        assert_eq!(
+            t.poll_transmit(),
+            Some((vec![0, 4, 0, 1], Dest::Transfer(4000)))
+        );
         // A stranger gets ERROR 5 and does not disturb the transfer.
         t.handle_datagram(&data(2, b"xxxxx"), 4001, now);
         assert_eq!(t.poll_transmit().unwrap().1, Dest::Transfer(4001));
         // Duplicate of block 1: re-ACK.
         t.handle_datagram(&data(1, b"0123456789"), 4000, now);
-        assert_eq!(t.poll_transmit(), Some((vec![0, 4, 0, 1], Dest::Transfer(4000))));
+        assert_eq!(
+            t.poll_transmit(),
+            Some((vec![0, 4, 0, 1], Dest::Transfer(4000)))
+        );
         t.handle_datagram(&data(2, b"abcde"), 4000, now);
-        assert_eq!(t.outcome(), Some(&TftpOutcome::Done(b"0123456789abcde".to_vec())));
+        assert_eq!(
+            t.outcome(),
+            Some(&TftpOutcome::Done(b"0123456789abcde".to_vec()))
+        );
     }
 
     #[test]
@@ -406,7 +417,10 @@ mod tests {
 
         let mut t = TftpRead::new("f", o.clone(), now);
         t.handle_datagram(b"\x00\x05\x00\x01File not found\0", 5000, now);
-        assert_eq!(t.outcome(), Some(&TftpOutcome::NotFound("File not found".into())));
+        assert_eq!(
+            t.outcome(),
+            Some(&TftpOutcome::NotFound("File not found".into()))
+        );
 
         let mut t = TftpRead::new("f", o, now);
         let mut at = now;
