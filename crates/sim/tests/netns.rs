@@ -1,0 +1,417 @@
+//! Phones boot over real sockets between two network namespaces joined by a veth pair:
+//! dnsmasq gives leases with a two-address option 150 and serves the files over TFTP; a small
+//! SCCP CallManager built on the `sccp` crate's server session accepts registrations (and
+//! auto-registers unknown phones). Needs root and dnsmasq; skipped (with a message) otherwise.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use journal::{Protocol, Step, Transport};
+use sim::model::Model;
+use sim::phone::{run_phone, BootOptions, Env, PhoneSpec};
+use sim::report::{FileResult, Outcome, PhoneReport, VlanSource};
+
+fn can_run() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let have = |p: &str| Path::new(p).exists();
+    root && have("/usr/sbin/dnsmasq") && have("/usr/sbin/ip")
+}
+
+/// Runs `f` on a new thread that joined namespace `ns`, with its own current-thread runtime:
+/// every socket the phones open (raw, netlink, TCP, UDP) then lives in that namespace.
+fn in_ns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let nsf = File::open(&path).unwrap();
+        // SAFETY: setns on a valid namespace fd; affects only this thread.
+        let r = unsafe { libc::setns(nsf.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns {path}");
+        f()
+    })
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn sccp_config(cm: Ipv4Addr, load: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<device><deviceProtocol>SCCP</deviceProtocol><devicePool><callManagerGroup><members>
+<member priority="0"><callManager><ports><ethernetPhonePort>2000</ethernetPhonePort></ports><processNodeName>{cm}</processNodeName></callManager></member>
+</members></callManagerGroup></devicePool><loadInformation>{load}</loadInformation>
+<userLocale><name>English_United_States</name></userLocale><networkLocale>United_States</networkLocale></device>"#
+    )
+}
+
+fn xml_default(cms: &[Ipv4Addr]) -> String {
+    let mut m = String::new();
+    for (i, cm) in cms.iter().enumerate() {
+        m.push_str(&format!(
+            "<member priority=\"{i}\"><callManager><ports><ethernetPhonePort>2000</ethernetPhonePort><sipPort>5060</sipPort></ports><processNodeName>{cm}</processNodeName></callManager></member>"
+        ));
+    }
+    format!("<Default><callManagerGroup><members>{m}</members></callManagerGroup><loadInformation436 model=\"Cisco 7965\">SCCP45.9-4-2SR3-1S</loadInformation436></Default>")
+}
+
+/// A CallManager: the sccp crate's server session on TCP 2000, auto-registering unknown
+/// phones from DN 5000.
+async fn sccp_server(listen: Ipv4Addr) {
+    let dir = Arc::new(sccp::MemoryDirectory::new());
+    dir.enable_auto_register(
+        5000,
+        5999,
+        sccp::SccpDevice {
+            name: String::new(),
+            device_type: 436,
+            model: "7965".into(),
+            lines: vec![],
+            speed_dials: vec![],
+            keepalive_secs: Some(30),
+            call_managers: vec![],
+            date_format: "D.M.Y".into(),
+            tz_offset_secs: 0,
+            user_name: String::new(),
+            forward_all: None,
+            firmware: String::new(),
+        },
+    );
+    let cfg = Arc::new(sccp::SessionConfig {
+        self_ip: listen,
+        ..Default::default()
+    });
+    let l = tokio::net::TcpListener::bind(SocketAddr::from((listen, 2000)))
+        .await
+        .unwrap();
+    loop {
+        let (mut s, peer) = l.accept().await.unwrap();
+        let (dir, cfg) = (Arc::clone(&dir), Arc::clone(&cfg));
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut sess = sccp::ServerSession::new(&cfg, peer.ip(), Instant::now());
+            let mut buf = vec![0u8; 8192];
+            loop {
+                let n = match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                let env = sccp::Env {
+                    directory: dir.as_ref(),
+                    lease: None,
+                    wall: SystemTime::now(),
+                };
+                sess.handle_bytes(&cfg, &buf[..n], Instant::now(), &env);
+                let mut out = Vec::new();
+                sess.take_output(&mut out);
+                if !out.is_empty() && s.write_all(&out).await.is_err() {
+                    return;
+                }
+                while sess.poll_event().is_some() {}
+                if sess.is_closed() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+struct Lab {
+    _veth: l2::netns::VethPair,
+    _dnsmasq: Proc,
+    _dir: tempfile::TempDir,
+    phone_ns: String,
+    phone_if: String,
+    net: u8,
+}
+
+fn lab(files: &[(&str, String)]) -> Lab {
+    let veth = l2::netns::VethPair::new("sm").unwrap();
+    let net = 20 + (std::process::id() % 200) as u8;
+    let srv = Ipv4Addr::new(198, 18, net, 1);
+    for (ns, ifn) in [(&veth.ns_a, &veth.if_a), (&veth.ns_b, &veth.if_b)] {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", ns, "ethtool", "-K", ifn, "tx", "off"])
+            .output();
+    }
+    sh(&[
+        "ip",
+        "-n",
+        &veth.ns_b,
+        "addr",
+        "add",
+        &format!("{srv}/24"),
+        "dev",
+        &veth.if_b,
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    for (name, body) in files {
+        let p = root.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &veth.ns_b,
+            "dnsmasq",
+            "-k",
+            "--conf-file=/dev/null",
+        ])
+        .arg("--port=0")
+        .arg("--user=root")
+        .arg("--no-ping")
+        .arg(format!("--interface={}", veth.if_b))
+        .arg("--bind-interfaces")
+        .arg(format!(
+            "--dhcp-range=198.18.{net}.50,198.18.{net}.150,255.255.255.0,1h"
+        ))
+        // Two TFTP servers: the second one does not exist (tests the full option 150 list).
+        .arg(format!("--dhcp-option=150,{srv},198.18.{net}.9"))
+        .arg("--enable-tftp")
+        .arg(format!("--tftp-root={}", root.display()))
+        .arg(format!(
+            "--dhcp-leasefile={}",
+            dir.path().join("leases").display()
+        ))
+        .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+        .arg(format!(
+            "--log-facility={}",
+            dir.path().join("log").display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dnsmasq = Proc(child);
+    // CallManager thread in the server namespace (ends with the test process).
+    let _cm = in_ns(&veth.ns_b, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(sccp_server(srv));
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    Lab {
+        phone_ns: veth.ns_a.clone(),
+        phone_if: veth.if_a.clone(),
+        _veth: veth,
+        _dnsmasq: dnsmasq,
+        _dir: dir,
+        net,
+    }
+}
+
+fn boot_all(lab: &Lab, specs: Vec<PhoneSpec>) -> Vec<PhoneReport> {
+    let ifn = lab.phone_if.clone();
+    in_ns(&lab.phone_ns, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut opts = BootOptions::default();
+            opts.timeouts.discovery = Duration::from_millis(300);
+            opts.timeouts.dhcp = Duration::from_secs(10);
+            opts.timeouts.dhcp_retransmit = Duration::from_secs(1);
+            opts.timeouts.tftp = Duration::from_millis(300);
+            opts.timeouts.tftp_retries = 2;
+            opts.timeouts.http = Duration::from_secs(1);
+            opts.timeouts.register = Duration::from_secs(2);
+            let env = Env::open(&ifn, &ifn, opts, None).unwrap();
+            let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let tasks: Vec<_> = specs
+                .into_iter()
+                .map(|s| {
+                    tokio::spawn(run_phone(
+                        Arc::clone(&env),
+                        s,
+                        stop_rx.clone(),
+                        None,
+                        None,
+                        false,
+                    ))
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn phones_boot_through_dhcp_tftp_and_sccp() {
+    if !can_run() {
+        eprintln!("skipped: needs root, ip and dnsmasq");
+        return;
+    }
+    let net = 20 + (std::process::id() % 200) as u8;
+    let srv = Ipv4Addr::new(198, 18, net, 1);
+    let known: mac::Mac = "02:1b:54:00:10:01".parse().unwrap();
+    let unknown: mac::Mac = "02:1b:54:00:10:02".parse().unwrap();
+    let broken: mac::Mac = "02:1b:54:00:10:03".parse().unwrap();
+    let sip: mac::Mac = "02:1b:54:00:10:04".parse().unwrap();
+    let lab = lab(&[
+        (
+            &format!("{}.cnf.xml", known.device_name()),
+            sccp_config(srv, "SCCP45.9-4-2SR3-1S"),
+        ),
+        (
+            &format!("{}.cnf.xml", broken.device_name()),
+            "this is not XML".into(),
+        ),
+        (
+            "XMLDefault.cnf.xml",
+            xml_default(&[Ipv4Addr::new(198, 18, net, 7), srv]),
+        ),
+        ("English_United_States/be-sccp.jar", "jar".into()),
+    ]);
+    assert_eq!(lab.net, net);
+    let m7965 = Model::lookup("7965").unwrap();
+    let m7940 = Model::lookup("7940").unwrap();
+    let m8845 = Model::lookup("8845").unwrap();
+    let started = Instant::now();
+    let r = boot_all(
+        &lab,
+        vec![
+            PhoneSpec {
+                mac: known,
+                model: m7965,
+                protocol: Protocol::Sccp,
+            },
+            PhoneSpec {
+                mac: unknown,
+                model: m7940,
+                protocol: Protocol::Sccp,
+            },
+            PhoneSpec {
+                mac: broken,
+                model: m7965,
+                protocol: Protocol::Sccp,
+            },
+            PhoneSpec {
+                mac: sip,
+                model: m8845,
+                protocol: Protocol::Sip,
+            },
+        ],
+    );
+    eprintln!("4 phones in {:?}", started.elapsed());
+    for x in &r {
+        eprint!("{}", x.render_text());
+    }
+
+    // The provisioned 7965: every step, option 150 kept whole, files by TFTP, registered.
+    let k = &r[0];
+    assert!(k.registered, "{}", k.render_text());
+    assert_eq!(k.step(Step::Discovery).unwrap().outcome, Outcome::Degraded);
+    assert_eq!(k.discovery.as_ref().unwrap().via, VlanSource::None);
+    let lease = k.lease.as_ref().unwrap();
+    assert_eq!(lease.option150, vec![srv, Ipv4Addr::new(198, 18, net, 9)]);
+    assert_eq!(lease.tftp_server, Some(srv));
+    assert!(lease.ip.unwrap().octets()[..3] == [198, 18, net]);
+    assert_eq!(
+        k.config_file.as_deref(),
+        Some(&*format!("{}.cnf.xml", known.device_name()))
+    );
+    let f = |name: &str| k.files.iter().find(|f| f.name == name).unwrap();
+    assert_eq!(
+        f(&format!("CTL{}.tlv", known.device_name())).result,
+        FileResult::Missing
+    );
+    let cfg = f(&format!("{}.cnf.xml", known.device_name()));
+    assert_eq!(
+        (cfg.result, cfg.transport),
+        (FileResult::Ok, Transport::Tftp)
+    );
+    assert!(cfg.bytes > 100);
+    assert_eq!(f("English_United_States/be-sccp.jar").bytes, 3);
+    assert_eq!(f("United_States/g3-tones.xml").result, FileResult::Missing);
+    let reg = k.registration.as_ref().unwrap();
+    assert_eq!(reg.registered_to.as_deref(), Some(&*format!("{srv}:2000")));
+    assert!(reg.detail.contains("SCCP version 22"), "{}", reg.detail);
+    assert!(k.total_ms.unwrap() > 0.0);
+
+    // The unknown 7940 takes XMLDefault, finds its first CallManager dead, auto-registers on
+    // the second.
+    let u = &r[1];
+    assert!(u.registered, "{}", u.render_text());
+    assert_eq!(u.config_file.as_deref(), Some("XMLDefault.cnf.xml"));
+    let ureg = u.registration.as_ref().unwrap();
+    assert_eq!(ureg.attempts.len(), 2, "{:?}", ureg.attempts);
+    assert!(ureg.attempts[0].result.starts_with("no connection"));
+    assert!(ureg.detail.contains("SCCP version 11"), "{}", ureg.detail);
+
+    // A configuration that is not XML is that phone's failure reason.
+    let b = &r[2];
+    assert!(!b.registered);
+    let fail = b.failure.as_ref().unwrap();
+    assert_eq!(
+        (fail.step, fail.kind.as_str()),
+        (Step::Files, "config_not_xml")
+    );
+
+    // The 8845 tries HTTP 6970 first, falls back to TFTP, and fails cleanly at SIP
+    // registration (no SIP registrar in this lab).
+    let s = &r[3];
+    let first = &s.files[0];
+    assert_eq!(
+        (first.transport, first.result),
+        (Transport::Http, FileResult::Failed)
+    );
+    assert!(s.files.iter().any(|f| f.transport == Transport::Tftp
+        && f.name == "XMLDefault.cnf.xml"
+        && f.result == FileResult::Ok));
+    let sf = s.failure.as_ref().unwrap();
+    assert_eq!(
+        (sf.step, sf.kind.as_str()),
+        (Step::Registration, "no_callmanager")
+    );
+    // Every address was removed from the phone interface.
+    let out = Command::new("ip")
+        .args([
+            "-n",
+            &lab.phone_ns,
+            "-4",
+            "addr",
+            "show",
+            "dev",
+            &lab.phone_if,
+        ])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("198.18."));
+}
