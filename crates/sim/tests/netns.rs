@@ -140,6 +140,45 @@ async fn sccp_server(listen: Ipv4Addr) {
     }
 }
 
+/// A SIP registrar: the sip crate's registrar core on UDP 5060 with one provisioned line.
+async fn sip_server(listen: Ipv4Addr, mac: mac::Mac) {
+    let dir = sip::MemoryDirectory::new();
+    dir.add_device(
+        mac,
+        Some("CP-8845"),
+        &[("4101", "auth4101", Some("s3cret"))],
+    );
+    let mut reg = sip::Registrar::new(sip::RegistrarConfig::default(), [7; 32]).unwrap();
+    let sock = tokio::net::UdpSocket::bind(SocketAddr::from((listen, 5060)))
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let Ok((n, src)) = sock.recv_from(&mut buf).await else {
+            return;
+        };
+        let Ok(m) = sip::Message::parse(&buf[..n], &sip::Limits::default()) else {
+            continue;
+        };
+        let out = reg.handle(&dir, &m, src, sip::Transport::Udp, SystemTime::now());
+        if let Some(r) = out.response {
+            let to = sip::response_target(&m, src);
+            let _ = sock.send_to(&r.encode(), to).await;
+        }
+    }
+}
+
+fn sip_config(cm: Ipv4Addr, password: &str) -> String {
+    format!(
+        r#"<device><deviceProtocol>SIP</deviceProtocol><devicePool><callManagerGroup><members>
+<member priority="0"><callManager><ports><sipPort>5060</sipPort></ports><processNodeName>{cm}</processNodeName></callManager></member>
+</members></callManagerGroup></devicePool>
+<sipProfile><sipLines><line button="1"><featureID>9</featureID><name>4101</name><authName>auth4101</authName><authPassword>{password}</authPassword><proxy>USECALLMANAGER</proxy></line></sipLines>
+<sipStack><timerRegisterExpires>3600</timerRegisterExpires></sipStack><dialTemplate>dialplan.xml</dialTemplate><softKeyFile>softkeys.xml</softKeyFile></sipProfile>
+<transportLayerProtocol>2</transportLayerProtocol><loadInformation>sip88xx.14-2-1-0001-14</loadInformation></device>"#
+    )
+}
+
 struct Lab {
     _veth: l2::netns::VethPair,
     _dnsmasq: Proc,
@@ -149,7 +188,7 @@ struct Lab {
     net: u8,
 }
 
-fn lab(files: &[(&str, String)]) -> Lab {
+fn lab(files: &[(&str, String)], sip_mac: mac::Mac) -> Lab {
     let veth = l2::netns::VethPair::new("sm").unwrap();
     let net = 20 + (std::process::id() % 200) as u8;
     let srv = Ipv4Addr::new(198, 18, net, 1);
@@ -217,7 +256,10 @@ fn lab(files: &[(&str, String)]) -> Lab {
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(sccp_server(srv));
+        rt.block_on(async move {
+            tokio::spawn(sip_server(srv, sip_mac));
+            sccp_server(srv).await
+        });
     });
     std::thread::sleep(Duration::from_millis(300));
     Lab {
@@ -284,21 +326,34 @@ fn phones_boot_through_dhcp_tftp_and_sccp() {
     let unknown: mac::Mac = "02:1b:54:00:10:02".parse().unwrap();
     let broken: mac::Mac = "02:1b:54:00:10:03".parse().unwrap();
     let sip: mac::Mac = "02:1b:54:00:10:04".parse().unwrap();
-    let lab = lab(&[
-        (
-            &format!("{}.cnf.xml", known.device_name()),
-            sccp_config(srv, "SCCP45.9-4-2SR3-1S"),
-        ),
-        (
-            &format!("{}.cnf.xml", broken.device_name()),
-            "this is not XML".into(),
-        ),
-        (
-            "XMLDefault.cnf.xml",
-            xml_default(&[Ipv4Addr::new(198, 18, net, 7), srv]),
-        ),
-        ("English_United_States/be-sccp.jar", "jar".into()),
-    ]);
+    let sip_bad: mac::Mac = "02:1b:54:00:10:05".parse().unwrap();
+    let lab = lab(
+        &[
+            (
+                &format!("{}.cnf.xml", known.device_name()),
+                sccp_config(srv, "SCCP45.9-4-2SR3-1S"),
+            ),
+            (
+                &format!("{}.cnf.xml", broken.device_name()),
+                "this is not XML".into(),
+            ),
+            (
+                "XMLDefault.cnf.xml",
+                xml_default(&[Ipv4Addr::new(198, 18, net, 7), srv]),
+            ),
+            ("English_United_States/be-sccp.jar", "jar".into()),
+            (
+                &format!("{}.cnf.xml", sip.device_name()),
+                sip_config(srv, "s3cret"),
+            ),
+            (
+                &format!("{}.cnf.xml", sip_bad.device_name()),
+                sip_config(srv, "wrong"),
+            ),
+            ("dialplan.xml", "<dialTemplate></dialTemplate>".into()),
+        ],
+        sip,
+    );
     assert_eq!(lab.net, net);
     let m7965 = Model::lookup("7965").unwrap();
     let m7940 = Model::lookup("7940").unwrap();
@@ -324,6 +379,11 @@ fn phones_boot_through_dhcp_tftp_and_sccp() {
             },
             PhoneSpec {
                 mac: sip,
+                model: m8845,
+                protocol: Protocol::Sip,
+            },
+            PhoneSpec {
+                mac: sip_bad,
                 model: m8845,
                 protocol: Protocol::Sip,
             },
@@ -384,8 +444,8 @@ fn phones_boot_through_dhcp_tftp_and_sccp() {
         (Step::Files, "config_not_xml")
     );
 
-    // The 8845 tries HTTP 6970 first, falls back to TFTP, and fails cleanly at SIP
-    // registration (no SIP registrar in this lab).
+    // The 8845 tries HTTP 6970 first, falls back to TFTP, fetches its dial template, and
+    // registers its line with digest over UDP.
     let s = &r[3];
     let first = &s.files[0];
     assert_eq!(
@@ -393,12 +453,25 @@ fn phones_boot_through_dhcp_tftp_and_sccp() {
         (Transport::Http, FileResult::Failed)
     );
     assert!(s.files.iter().any(|f| f.transport == Transport::Tftp
-        && f.name == "XMLDefault.cnf.xml"
+        && f.name == "dialplan.xml"
         && f.result == FileResult::Ok));
-    let sf = s.failure.as_ref().unwrap();
+    assert!(s.registered, "{}", s.render_text());
+    let sreg = s.registration.as_ref().unwrap();
+    assert_eq!(sreg.registered_to.as_deref(), Some(&*format!("{srv}:5060")));
+    assert!(
+        sreg.detail.contains("4101@") && sreg.detail.contains("with digest"),
+        "{}",
+        sreg.detail
+    );
+
+    // A wrong password is refused: that phone's failure reason.
+    let sb = &r[4];
+    let sf = sb.failure.as_ref().unwrap();
     assert_eq!(
         (sf.step, sf.kind.as_str()),
-        (Step::Registration, "no_callmanager")
+        (Step::Registration, "register_rejected"),
+        "{}",
+        sf.reason
     );
     // Every address was removed from the phone interface.
     let out = Command::new("ip")
@@ -414,4 +487,88 @@ fn phones_boot_through_dhcp_tftp_and_sccp() {
         .output()
         .unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("198.18."));
+}
+
+#[test]
+fn a_storm_registers_every_phone_and_holds_them() {
+    if !can_run() {
+        eprintln!("skipped: needs root, ip and dnsmasq");
+        return;
+    }
+    let net = 20 + (std::process::id() % 200) as u8;
+    let srv = Ipv4Addr::new(198, 18, net, 1);
+    let lab = lab(
+        &[("XMLDefault.cnf.xml", xml_default(&[srv]))],
+        "02:00:00:00:00:01".parse().unwrap(),
+    );
+    let ifn = lab.phone_if.clone();
+    let n = 40usize;
+    let (summary, finals, counters_reg) = in_ns(&lab.phone_ns, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            // Configured untagged (no discovery wait), configuration file only.
+            let mut opts = BootOptions {
+                static_vlan: Some(4095),
+                optional_files: false,
+                ..Default::default()
+            };
+            opts.timeouts.dhcp_retransmit = Duration::from_secs(1);
+            opts.timeouts.tftp = Duration::from_millis(500);
+            let env = Env::open(&ifn, &ifn, opts, None).unwrap();
+            let mix = sim::cli::parse_mix("7965:sccp,7940,7941:sccp").unwrap();
+            let base: mac::Mac = "02:1b:54:20:00:00".parse().unwrap();
+            let phones = (0..n)
+                .map(|i| PhoneSpec {
+                    mac: base.offset(i as u64),
+                    model: mix[i % mix.len()].0,
+                    protocol: mix[i % mix.len()].1,
+                })
+                .collect();
+            let storm = sim::storm::run(
+                Arc::clone(&env),
+                sim::storm::StormConfig {
+                    phones,
+                    rate: Some(400.0),
+                    concurrency: 16,
+                    progress: false,
+                },
+            )
+            .await;
+            let summary = storm.summary();
+            let reg = storm.counters.ok(Step::Registration);
+            // Registrations are held until stop.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let finals = storm.stop().await;
+            (summary, finals, reg)
+        })
+    })
+    .join()
+    .unwrap();
+    eprint!("{}", summary.render_text());
+    assert_eq!(summary.phones, n);
+    assert_eq!(summary.registered, n, "{:?}", summary.failures);
+    assert_eq!(counters_reg, n);
+    for step in ["power", "discovery", "dhcp", "files", "registration"] {
+        assert_eq!(summary.reached[step], n, "{step}");
+        assert_eq!(summary.per_step[step].count, n);
+    }
+    let e2e = summary.end_to_end.unwrap();
+    assert!(e2e.p50 <= e2e.p95 && e2e.p95 <= e2e.p99 && e2e.p99 <= e2e.max);
+    assert!(summary.registered_per_sec > 0.0);
+    assert_eq!(finals.len(), n);
+    assert!(finals.iter().all(|r| r.registered));
+    // Every phone got its own address.
+    let mut ips: Vec<_> = finals
+        .iter()
+        .map(|r| r.lease.as_ref().unwrap().ip.unwrap())
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), n);
+    let mut csv = Vec::new();
+    sim::report::write_csv(&mut csv, &finals).unwrap();
+    assert_eq!(String::from_utf8(csv).unwrap().lines().count(), n + 1);
 }
