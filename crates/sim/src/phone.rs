@@ -123,6 +123,7 @@ impl Env {
         opts: BootOptions,
         sink: Option<SharedSink>,
     ) -> Result<Arc<Env>, EnvError> {
+        raise_nofile();
         let raw = RawPort::open(raw_if).map_err(|e| EnvError::Raw(raw_if.to_string(), e))?;
         let ip_ifindex = netlink::ifindex(ip_if).map_err(|e| EnvError::Ip(ip_if.to_string(), e))?;
         let netlink = Netlink::open().map_err(EnvError::Netlink)?;
@@ -1061,6 +1062,18 @@ impl Phone {
             for e in self.report.journal_events() {
                 s.emit(e);
             }
+        }
+    }
+}
+
+/// Lifts the open-file limit to its hard maximum: a storm holds a socket or two per phone.
+fn raise_nofile() {
+    // SAFETY: getrlimit/setrlimit on a valid, local rlimit struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &r);
         }
     }
 }

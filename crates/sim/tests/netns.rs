@@ -572,3 +572,109 @@ fn a_storm_registers_every_phone_and_holds_them() {
     sim::report::write_csv(&mut csv, &finals).unwrap();
     assert_eq!(String::from_utf8(csv).unwrap().lines().count(), n + 1);
 }
+
+#[test]
+fn cli_entry_points_boot_and_storm() {
+    if !can_run() {
+        eprintln!("skipped: needs root, ip and dnsmasq");
+        return;
+    }
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: Cmd,
+    }
+    #[derive(clap::Subcommand)]
+    enum Cmd {
+        Boot(sim::cli::BootArgs),
+        Storm(sim::cli::StormArgs),
+    }
+    let net = 20 + (std::process::id() % 200) as u8;
+    let srv = Ipv4Addr::new(198, 18, net, 1);
+    let lab = lab(
+        &[("XMLDefault.cnf.xml", xml_default(&[srv]))],
+        "02:00:00:00:00:01".parse().unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("storm.csv");
+    let ifn = lab.phone_if.clone();
+    let csv2 = csv.clone();
+    let (boot_rc, storm_rc, bad_rc) = in_ns(&lab.phone_ns, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let common = [
+            "--raw-if",
+            &ifn,
+            "--ip-if",
+            &ifn,
+            "--voice-vlan",
+            "4095",
+            "--dhcp-retransmit",
+            "1",
+            "--register-timeout",
+            "2",
+        ];
+        let mut boot = vec![
+            "x",
+            "boot",
+            "--model",
+            "CP-7965",
+            "--mac",
+            "02:1b:54:30:00:01",
+        ];
+        boot.extend(common);
+        let Cmd::Boot(b) = Cli::parse_from(boot).cmd else {
+            panic!()
+        };
+        let boot_rc = rt.block_on(sim::cli::run_boot(b));
+        let csv_s = csv2.display().to_string();
+        let mut storm = vec![
+            "x",
+            "storm",
+            "--phones",
+            "6",
+            "--mac-start",
+            "02:1b:54:31:00:00",
+            "--models",
+            "7965:sccp,7941:sccp",
+            "--rate",
+            "100",
+            "--concurrency",
+            "3",
+            "--no-progress",
+            "--csv",
+            &csv_s,
+            "--config-only",
+        ];
+        storm.extend(common);
+        let Cmd::Storm(s) = Cli::parse_from(storm).cmd else {
+            panic!()
+        };
+        let storm_rc = rt.block_on(sim::cli::run_storm(s));
+        let mut bad = vec![
+            "x",
+            "boot",
+            "--mac",
+            "02:1b:54:30:00:02",
+            "--raw-if",
+            "nosuchif0",
+        ];
+        bad.extend(["--ip-if", "nosuchif0"]);
+        let Cmd::Boot(b) = Cli::parse_from(bad).cmd else {
+            panic!()
+        };
+        let bad_rc = rt.block_on(sim::cli::run_boot(b));
+        (boot_rc, storm_rc, bad_rc)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(boot_rc, sim::cli::EXIT_OK);
+    assert_eq!(storm_rc, sim::cli::EXIT_OK);
+    assert_eq!(bad_rc, sim::cli::EXIT_SETUP);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 7, "{text}");
+    assert!(text.lines().skip(1).all(|l| l.contains(",true,")), "{text}");
+}
