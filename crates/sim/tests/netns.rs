@@ -81,7 +81,10 @@ fn xml_default(cms: &[Ipv4Addr]) -> String {
 
 /// A CallManager: the sccp crate's server session on TCP 2000, auto-registering unknown
 /// phones from DN 5000.
-async fn sccp_server(listen: Ipv4Addr) {
+async fn sccp_server(listen: Ipv4Addr, reset_once: bool) {
+    let resets = Arc::new(std::sync::Mutex::new(
+        std::collections::HashSet::<String>::new(),
+    ));
     let dir = Arc::new(sccp::MemoryDirectory::new());
     dir.enable_auto_register(
         5000,
@@ -110,7 +113,7 @@ async fn sccp_server(listen: Ipv4Addr) {
         .unwrap();
     loop {
         let (mut s, peer) = l.accept().await.unwrap();
-        let (dir, cfg) = (Arc::clone(&dir), Arc::clone(&cfg));
+        let (dir, cfg, resets) = (Arc::clone(&dir), Arc::clone(&cfg), Arc::clone(&resets));
         tokio::spawn(async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let mut sess = sccp::ServerSession::new(&cfg, peer.ip(), Instant::now());
@@ -131,7 +134,17 @@ async fn sccp_server(listen: Ipv4Addr) {
                 if !out.is_empty() && s.write_all(&out).await.is_err() {
                     return;
                 }
-                while sess.poll_event().is_some() {}
+                while let Some(ev) = sess.poll_event() {
+                    // Restart each phone once when it comes into service (tests resets).
+                    if let sccp::ServerEvent::InService { device } = ev {
+                        if reset_once && resets.lock().unwrap().insert(device) {
+                            sess.reset(sccp::ResetType::Restart);
+                            let mut out = Vec::new();
+                            sess.take_output(&mut out);
+                            let _ = s.write_all(&out).await;
+                        }
+                    }
+                }
                 if sess.is_closed() {
                     return;
                 }
@@ -189,6 +202,10 @@ struct Lab {
 }
 
 fn lab(files: &[(&str, String)], sip_mac: mac::Mac) -> Lab {
+    lab_with(files, sip_mac, false)
+}
+
+fn lab_with(files: &[(&str, String)], sip_mac: mac::Mac, reset_once: bool) -> Lab {
     let veth = l2::netns::VethPair::new("sm").unwrap();
     let net = 20 + (std::process::id() % 200) as u8;
     let srv = Ipv4Addr::new(198, 18, net, 1);
@@ -258,7 +275,7 @@ fn lab(files: &[(&str, String)], sip_mac: mac::Mac) -> Lab {
             .unwrap();
         rt.block_on(async move {
             tokio::spawn(sip_server(srv, sip_mac));
-            sccp_server(srv).await
+            sccp_server(srv, reset_once).await
         });
     });
     std::thread::sleep(Duration::from_millis(300));
@@ -677,4 +694,58 @@ fn cli_entry_points_boot_and_storm() {
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().count(), 7, "{text}");
     assert!(text.lines().skip(1).all(|l| l.contains(",true,")), "{text}");
+}
+
+#[test]
+fn a_held_phone_obeys_a_restart_from_its_callmanager() {
+    if !can_run() {
+        eprintln!("skipped: needs root, ip and dnsmasq");
+        return;
+    }
+    let net = 20 + (std::process::id() % 200) as u8;
+    let srv = Ipv4Addr::new(198, 18, net, 1);
+    let lab = lab_with(
+        &[("XMLDefault.cnf.xml", xml_default(&[srv]))],
+        "02:00:00:00:00:01".parse().unwrap(),
+        true,
+    );
+    let ifn = lab.phone_if.clone();
+    let report = in_ns(&lab.phone_ns, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let opts = BootOptions {
+                static_vlan: Some(4095),
+                optional_files: false,
+                ..Default::default()
+            };
+            let env = Env::open(&ifn, &ifn, opts, None).unwrap();
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let spec = PhoneSpec {
+                mac: "02:1b:54:40:00:01".parse().unwrap(),
+                model: Model::lookup("7962").unwrap(),
+                protocol: Protocol::Sccp,
+            };
+            let t = tokio::spawn(run_phone(env, spec, stop_rx, None, None, true));
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            stop_tx.send(true).unwrap();
+            t.await.unwrap()
+        })
+    })
+    .join()
+    .unwrap();
+    eprint!("{}", report.render_text());
+    assert!(report.registered, "{}", report.render_text());
+    let later: Vec<&str> = report.later.iter().map(|l| l.what.as_str()).collect();
+    assert!(
+        later
+            .iter()
+            .any(|w| w.contains("Restart") && w.contains("re-fetching")),
+        "{later:?}"
+    );
+    assert!(later.contains(&"re-registered"), "{later:?}");
+    // The files step ran again after the restart.
+    assert!(report.step(Step::Files).unwrap().start_ms > report.later[0].at_ms - 1.0);
 }
