@@ -1042,11 +1042,17 @@ impl Registrar {
     }
 }
 
-/// Transaction key: top Via branch (RFC 3261 magic cookie) + CSeq + method + source host.
+/// Transaction key (RFC 3261 17.2.3): top Via branch with the magic cookie, sent-by,
+/// method; plus Call-ID and CSeq so that a client reusing branches cannot collide.
 fn cache_key(via: &Via, msg: &Message, method: &Method) -> Option<String> {
     let branch = via.branch().filter(|b| b.starts_with("z9hG4bK"))?;
     let cseq = msg.header("CSeq")?;
-    Some(format!("{branch}|{}|{cseq}|{method}", via.host))
+    let call_id = msg.header("Call-ID")?;
+    Some(format!(
+        "{branch}|{}:{}|{call_id}|{cseq}|{method}",
+        via.host,
+        via.port.unwrap_or(0)
+    ))
 }
 
 /// Where to send a response to a request received over UDP (RFC 3261 18.2.2, RFC 3581):

@@ -1,0 +1,878 @@
+//! The switch role, sans-IO: frames + `now` in, frames + events + next deadline out.
+//!
+//! Per interface: CDP every `timer` with `holdtime`; an immediate (triggered) CDP when a phone
+//! sends a VoIP VLAN Query or a power request we have not answered; LLDP every LLDP timer,
+//! with LLDP-MED TLVs (network policy, extended power) once a MED endpoint is heard, and
+//! TIA-1057 fast start when one appears. A PoE budget grants power by class and refines it
+//! from CDP/LLDP-MED requests. Every neighbour heard is kept until its holdtime runs out.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cdp::{Capabilities, Tlv as CTlv};
+use journal::VlanVia;
+use l2::frame::{self, Payload};
+use lldp::{med, Tlv as LTlv};
+use mac::Mac;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{InterfaceConfig, SwitchConfig, VoiceVlan};
+use crate::debug::{dbg_adjacency, dbg_events, dbg_packets, DebugFlags};
+use crate::neighbors::{NeighbourInfo, NeighbourTable, NeighbourView, Proto, Update};
+use crate::poe::{PortPower, PowerBudget, PowerOper};
+
+/// A frame to send on one interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Index into the configured interfaces.
+    pub port: usize,
+    pub frame: Vec<u8>,
+}
+
+/// Something that happened, for the journal and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwitchEvent {
+    /// A new CDP neighbour appeared.
+    CdpSeen {
+        port: String,
+        mac: Mac,
+        platform: Option<String>,
+        power_requested_mw: Option<u32>,
+    },
+    /// A new LLDP neighbour appeared.
+    LldpSeen {
+        port: String,
+        mac: Mac,
+        model: Option<String>,
+        med: bool,
+    },
+    /// The port's power allocation changed.
+    PowerGranted {
+        port: String,
+        mac: Mac,
+        class: Option<u8>,
+        milliwatts: u32,
+    },
+    /// We told a phone its voice VLAN (first time in this adjacency).
+    VoiceVlan {
+        port: String,
+        mac: Mac,
+        vlan: Option<u16>,
+        via: VlanVia,
+    },
+    /// A neighbour's holdtime ran out (or it said goodbye).
+    NeighbourLost {
+        port: String,
+        mac: Mac,
+        device_id: String,
+        protocol: Proto,
+    },
+}
+
+/// Frame counters (bad input is counted, never fatal).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub rx_frames: u64,
+    pub rx_cdp: u64,
+    pub rx_lldp: u64,
+    /// Frames of other protocols, or CDP/LLDP ignored because disabled.
+    pub rx_ignored: u64,
+    /// Not parseable as Ethernet / 802.3.
+    pub rx_bad_frame: u64,
+    /// Truncated, over-long or otherwise undecodable CDP PDUs.
+    pub rx_bad_cdp: u64,
+    /// CDP PDUs whose checksum did not match (still accepted, like lldpd).
+    pub rx_bad_checksum: u64,
+    pub rx_bad_lldp: u64,
+    pub tx_cdp: u64,
+    pub tx_lldp: u64,
+    /// Send failures reported by the runner.
+    pub tx_errors: u64,
+}
+
+/// Per-interface view for the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceView {
+    pub name: String,
+    pub enabled: bool,
+    pub voice_vlan: VoiceVlan,
+    pub native_vlan: u16,
+    /// An LLDP-MED endpoint is present (MED TLVs are being sent).
+    pub med_endpoint: bool,
+}
+
+/// A port's power, with its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortPowerView {
+    pub interface: String,
+    #[serde(flatten)]
+    pub power: PortPower,
+}
+
+/// `show power inline` data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerView {
+    pub total_mw: u32,
+    pub used_mw: u32,
+    pub remaining_mw: u32,
+    pub ports: Vec<PortPowerView>,
+}
+
+/// Everything the CLI and admin API show, serde-serializable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// `cdp run`.
+    pub run: bool,
+    pub timer_secs: u16,
+    pub holdtime_secs: u16,
+    pub lldp: bool,
+    pub interfaces: Vec<InterfaceView>,
+    pub neighbours: Vec<NeighbourView>,
+    pub power: PowerView,
+    pub counters: Counters,
+}
+
+#[derive(Debug)]
+struct Port {
+    cfg: InterfaceConfig,
+    mac: [u8; 6],
+    next_cdp: Instant,
+    triggered: bool,
+    next_lldp: Instant,
+    med_fast_left: u8,
+    med_seen: bool,
+}
+
+/// The switch-side discovery agent for all configured interfaces.
+#[derive(Debug)]
+pub struct SwitchAgent {
+    cfg: SwitchConfig,
+    ports: Vec<Port>,
+    table: NeighbourTable,
+    budget: PowerBudget,
+    counters: Counters,
+    outbox: VecDeque<Transmit>,
+    events: VecDeque<SwitchEvent>,
+    debug: Arc<DebugFlags>,
+}
+
+const FAST_TX: Duration = Duration::from_secs(1);
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b)
+        .trim_end_matches('\0')
+        .to_string()
+}
+
+impl SwitchAgent {
+    /// `macs[i]` is the MAC of `cfg.interfaces[i]` (the source of frames sent there).
+    /// The first CDP and LLDP frames go out at `now`.
+    pub fn new(
+        cfg: SwitchConfig,
+        macs: &[[u8; 6]],
+        now: Instant,
+    ) -> Result<Self, crate::ConfigError> {
+        cfg.validate()?;
+        let ports: Vec<Port> = cfg
+            .interfaces
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Port {
+                cfg: c.clone(),
+                mac: macs.get(i).copied().unwrap_or([0x02, 0, 0, 0, 0, i as u8]),
+                next_cdp: now,
+                triggered: false,
+                next_lldp: now,
+                med_fast_left: 0,
+                med_seen: false,
+            })
+            .collect();
+        let budget = PowerBudget::new(
+            cfg.power_budget_mw,
+            cfg.interfaces
+                .iter()
+                .map(|c| PortPower::new(c.power, c.power_max_mw))
+                .collect(),
+        );
+        let mut agent = SwitchAgent {
+            cfg,
+            ports,
+            table: NeighbourTable::default(),
+            budget,
+            counters: Counters::default(),
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            debug: Arc::new(DebugFlags::default()),
+        };
+        agent.drive(now);
+        Ok(agent)
+    }
+
+    /// Shares the debug switches (flip them from anywhere while the agent runs).
+    pub fn debug_flags(&self) -> Arc<DebugFlags> {
+        self.debug.clone()
+    }
+
+    pub fn set_debug_flags(&mut self, flags: Arc<DebugFlags>) {
+        self.debug = flags;
+    }
+
+    pub fn config(&self) -> &SwitchConfig {
+        &self.cfg
+    }
+
+    /// Index of an interface by name.
+    pub fn port_index(&self, name: &str) -> Option<usize> {
+        self.ports.iter().position(|p| p.cfg.name == name)
+    }
+
+    /// `cdp run` / `no cdp run`. Turning it off sends a holdtime-0 CDP on every port.
+    pub fn set_run(&mut self, on: bool, now: Instant) {
+        if self.cfg.run == on {
+            return;
+        }
+        dbg_events!(self.debug, "cdp run {}", if on { "on" } else { "off" });
+        if !on {
+            for i in 0..self.ports.len() {
+                if self.ports[i].cfg.enabled {
+                    self.send_cdp(i, 0);
+                }
+            }
+        }
+        self.cfg.run = on;
+        for p in &mut self.ports {
+            p.next_cdp = now;
+        }
+        self.drive(now);
+    }
+
+    /// `cdp enable` / `no cdp enable` on one interface. Disabling sends a holdtime-0 CDP and
+    /// LLDP shutdown PDU there. Returns false for an unknown interface.
+    pub fn set_interface_enabled(&mut self, name: &str, on: bool, now: Instant) -> bool {
+        let Some(i) = self.port_index(name) else {
+            return false;
+        };
+        if self.ports[i].cfg.enabled != on {
+            dbg_events!(
+                self.debug,
+                "{name}: cdp {}",
+                if on { "enabled" } else { "disabled" }
+            );
+            if !on {
+                if self.cfg.run {
+                    self.send_cdp(i, 0);
+                }
+                if self.cfg.lldp {
+                    self.send_lldp(i, 0);
+                }
+            }
+            self.ports[i].cfg.enabled = on;
+            self.ports[i].next_cdp = now;
+            self.ports[i].next_lldp = now;
+            if let Some(c) = self.cfg.interfaces.get_mut(i) {
+                c.enabled = on;
+            }
+            self.drive(now);
+        }
+        true
+    }
+
+    /// Handles one received frame (whole Ethernet frame, tag included if any).
+    pub fn handle_frame(&mut self, port: usize, bytes: &[u8], now: Instant) {
+        self.counters.rx_frames += 1;
+        if port >= self.ports.len() {
+            self.counters.rx_ignored += 1;
+            return;
+        }
+        let f = match frame::parse(bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                self.counters.rx_bad_frame += 1;
+                dbg_events!(self.debug, "{}: bad frame: {e}", self.ports[port].cfg.name);
+                tracing::debug!(port = %self.ports[port].cfg.name, error = %e, "bad frame");
+                return;
+            }
+        };
+        match f.payload {
+            Payload::Llc {
+                snap: Some((cdp::CISCO_OUI, cdp::SNAP_PID)),
+                data,
+                ..
+            } if f.dst == cdp::MULTICAST => self.handle_cdp(port, f.src, data, now),
+            Payload::Ethernet2 {
+                ethertype: lldp::ETHERTYPE,
+                data,
+            } => self.handle_lldp(port, f.src, data, now),
+            _ => self.counters.rx_ignored += 1,
+        }
+        self.drive(now);
+    }
+
+    /// Advances timers: expiries and periodic sends.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.drive(now);
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next. Changes after every
+    /// `handle_*` and `set_*` call.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.table.next_expiry();
+        for p in &self.ports {
+            if !p.cfg.enabled {
+                continue;
+            }
+            if self.cfg.run {
+                t = Some(t.map_or(p.next_cdp, |x| x.min(p.next_cdp)));
+            }
+            if self.cfg.lldp {
+                t = Some(t.map_or(p.next_lldp, |x| x.min(p.next_lldp)));
+            }
+        }
+        t
+    }
+
+    /// Next frame to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.pop_front()
+    }
+
+    /// Next event for the journal.
+    pub fn poll_event(&mut self) -> Option<SwitchEvent> {
+        self.events.pop_front()
+    }
+
+    /// The runner reports a failed send.
+    pub fn note_send_error(&mut self) {
+        self.counters.tx_errors += 1;
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The neighbour table, power state and counters as of `now`.
+    pub fn snapshot(&self, now: Instant) -> Snapshot {
+        Snapshot {
+            run: self.cfg.run,
+            timer_secs: self.cfg.timer_secs,
+            holdtime_secs: self.cfg.holdtime_secs,
+            lldp: self.cfg.lldp,
+            interfaces: self
+                .ports
+                .iter()
+                .map(|p| InterfaceView {
+                    name: p.cfg.name.clone(),
+                    enabled: p.cfg.enabled,
+                    voice_vlan: p.cfg.voice_vlan,
+                    native_vlan: p.cfg.native_vlan,
+                    med_endpoint: p.med_seen,
+                })
+                .collect(),
+            neighbours: self.table.views(now),
+            power: PowerView {
+                total_mw: self.budget.total_mw,
+                used_mw: self.budget.used_mw(),
+                remaining_mw: self.budget.remaining_mw(),
+                ports: self
+                    .ports
+                    .iter()
+                    .zip(&self.budget.ports)
+                    .map(|(p, pw)| PortPowerView {
+                        interface: p.cfg.name.clone(),
+                        power: pw.clone(),
+                    })
+                    .collect(),
+            },
+            counters: self.counters.clone(),
+        }
+    }
+
+    fn drive(&mut self, now: Instant) {
+        for gone in self.table.expire(now) {
+            let port = gone.port_index;
+            let name = self.ports[port].cfg.name.clone();
+            dbg_adjacency!(
+                self.debug,
+                "{name}: {:?} neighbour {} expired",
+                gone.info.protocol,
+                gone.info.device_id
+            );
+            self.events.push_back(SwitchEvent::NeighbourLost {
+                port: name,
+                mac: gone.info.mac,
+                device_id: gone.info.device_id.clone(),
+                protocol: gone.info.protocol,
+            });
+            if self.table.on_port(port).next().is_none() {
+                self.budget.device_gone(port);
+                self.ports[port].med_seen = false;
+                self.ports[port].med_fast_left = 0;
+            } else if gone.info.protocol == Proto::Lldp
+                && !self
+                    .table
+                    .on_port(port)
+                    .any(|e| e.info.med_device_type.is_some())
+            {
+                self.ports[port].med_seen = false;
+            }
+        }
+        for i in 0..self.ports.len() {
+            if !self.ports[i].cfg.enabled {
+                continue;
+            }
+            if self.cfg.run && (self.ports[i].triggered || now >= self.ports[i].next_cdp) {
+                self.send_cdp(i, self.cfg.holdtime_secs.min(255) as u8);
+                self.ports[i].triggered = false;
+                self.ports[i].next_cdp = now + Duration::from_secs(u64::from(self.cfg.timer_secs));
+            }
+            if self.cfg.lldp && now >= self.ports[i].next_lldp {
+                self.send_lldp(i, self.cfg.lldp_holdtime_secs);
+                let p = &mut self.ports[i];
+                p.next_lldp = if p.med_fast_left > 0 {
+                    p.med_fast_left -= 1;
+                    now + FAST_TX
+                } else {
+                    now + Duration::from_secs(u64::from(self.cfg.lldp_timer_secs))
+                };
+            }
+        }
+    }
+
+    fn detected(&mut self, port: usize, mac: Mac, class: Option<u8>, device: Option<String>) {
+        if self.budget.ports[port].oper == PowerOper::Off {
+            if let Some(g) = self.budget.device_detected(port, class) {
+                self.power_event(port, mac, g.class, g.milliwatts);
+            } else if self.budget.ports[port].oper == PowerOper::PowerDeny {
+                dbg_events!(
+                    self.debug,
+                    "{}: power denied (budget)",
+                    self.ports[port].cfg.name
+                );
+            }
+        }
+        if device.is_some() {
+            self.budget.ports[port].device = device;
+        }
+    }
+
+    fn power_event(&mut self, port: usize, mac: Mac, class: Option<u8>, mw: u32) {
+        let name = self.ports[port].cfg.name.clone();
+        dbg_events!(
+            self.debug,
+            "{name}: power granted {mw} mW (class {class:?})"
+        );
+        self.events.push_back(SwitchEvent::PowerGranted {
+            port: name,
+            mac,
+            class,
+            milliwatts: mw,
+        });
+    }
+
+    fn handle_cdp(&mut self, port: usize, src: [u8; 6], pdu_bytes: &[u8], now: Instant) {
+        let name = self.ports[port].cfg.name.clone();
+        if !self.cfg.run || !self.ports[port].cfg.enabled {
+            self.counters.rx_ignored += 1;
+            return;
+        }
+        let pdu = match cdp::Pdu::decode(pdu_bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                self.counters.rx_bad_cdp += 1;
+                dbg_events!(self.debug, "{name}: bad CDP PDU: {e}");
+                tracing::debug!(port = %name, error = %e, "bad CDP PDU");
+                return;
+            }
+        };
+        if !cdp::checksum_ok(pdu_bytes) {
+            self.counters.rx_bad_checksum += 1;
+            dbg_events!(self.debug, "{name}: CDP checksum mismatch (accepted)");
+            tracing::debug!(port = %name, "CDP checksum mismatch");
+        }
+        self.counters.rx_cdp += 1;
+        dbg_packets!(self.debug, "{name}: CDP in from {}: {pdu:?}", Mac(src));
+        let device_id = pdu
+            .device_id()
+            .map(|s| s.trim_end_matches('\0').to_string())
+            .unwrap_or_else(|| Mac(src).to_string());
+        let mac = mac_of(&device_id).unwrap_or(Mac(src));
+        let caps = pdu.capabilities().unwrap_or_default();
+        let addresses: Vec<IpAddr> = pdu
+            .addresses()
+            .into_iter()
+            .filter_map(|a| match a {
+                cdp::Address::V4(v) => Some(IpAddr::V4(v)),
+                cdp::Address::V6(v) => Some(IpAddr::V6(v)),
+                _ => None,
+            })
+            .collect();
+        let request = pdu.power_requested().map(|(r, m, l)| (r, m, l.to_vec()));
+        let info = NeighbourInfo {
+            protocol: Proto::Cdp,
+            local_port: name.clone(),
+            device_id: device_id.clone(),
+            mac: Mac(src),
+            platform: pdu.platform().map(str::to_owned),
+            software_version: pdu.software_version().map(str::to_owned),
+            port_id: pdu.port_id().map(str::to_owned),
+            addresses,
+            capabilities: caps.0,
+            capability_letters: caps.letters(),
+            capability_words: caps.words(),
+            holdtime_secs: u16::from(pdu.ttl),
+            version: pdu.version,
+            duplex: pdu.duplex().map(|d| d.name().to_string()),
+            native_vlan: pdu.native_vlan(),
+            power_drawn_mw: pdu.power_consumption().map(u32::from),
+            power_request: request.clone(),
+            power_granted_mw: None,
+            voice_vlan_asked: pdu.voip_vlan_query(),
+            voice_vlan_sent: None,
+            med_device_type: None,
+            model: None,
+        };
+        let platform = info.platform.clone();
+        let first_level = request
+            .as_ref()
+            .and_then(|r| r.2.iter().copied().find(|l| *l > 0));
+        if self.table.update(port, info, now) == Update::New {
+            dbg_adjacency!(self.debug, "{name}: new CDP neighbour {device_id}");
+            self.events.push_back(SwitchEvent::CdpSeen {
+                port: name.clone(),
+                mac,
+                platform: platform.clone(),
+                power_requested_mw: first_level,
+            });
+        }
+        if pdu.ttl == 0 {
+            return; // going away; drive() removes it
+        }
+        self.detected(port, mac, self.ports[port].cfg.pd_class, platform);
+        if let Some((req, mgmt, levels)) = &request {
+            if let Some(g) = self.budget.cdp_request(port, *req, levels) {
+                self.power_event(port, mac, g.class, g.milliwatts);
+            }
+            // The phone echoes the last Management-ID it saw: answer until it has ours.
+            if *mgmt != self.budget.ports[port].management_id {
+                dbg_events!(self.debug, "{name}: power request {req} answered at once");
+                self.ports[port].triggered = true;
+            }
+        }
+        let granted = self.budget.ports[port].allocated_mw;
+        let vvid = self.ports[port].cfg.voice_vlan.vvid();
+        let asked = pdu.voip_vlan_query();
+        if let Some(e) = self.table.get_mut(port, Proto::Cdp, &device_id) {
+            e.info.power_granted_mw = (granted > 0).then_some(granted);
+            if asked && vvid.is_some() {
+                let first = e.info.voice_vlan_sent.is_none();
+                e.info.voice_vlan_sent = vvid;
+                self.ports[port].triggered = true;
+                dbg_events!(
+                    self.debug,
+                    "{name}: VoIP VLAN query from {device_id}, reply {vvid:?}"
+                );
+                if first {
+                    self.events.push_back(SwitchEvent::VoiceVlan {
+                        port: name,
+                        mac,
+                        vlan: vvid.filter(|v| *v != 4095),
+                        via: VlanVia::Cdp,
+                    });
+                }
+            }
+        }
+    }
+
+    fn handle_lldp(&mut self, port: usize, src: [u8; 6], data: &[u8], now: Instant) {
+        let name = self.ports[port].cfg.name.clone();
+        if !self.cfg.lldp || !self.ports[port].cfg.enabled {
+            self.counters.rx_ignored += 1;
+            return;
+        }
+        let pdu = match lldp::Lldpdu::decode(data) {
+            Ok(p) => p,
+            Err(e) => {
+                self.counters.rx_bad_lldp += 1;
+                dbg_events!(self.debug, "{name}: bad LLDPDU: {e}");
+                tracing::debug!(port = %name, error = %e, "bad LLDPDU");
+                return;
+            }
+        };
+        self.counters.rx_lldp += 1;
+        dbg_packets!(self.debug, "{name}: LLDP in from {}: {pdu:?}", Mac(src));
+        let chassis = match pdu.chassis_id() {
+            Some((4, id)) if id.len() == 6 => {
+                Mac([id[0], id[1], id[2], id[3], id[4], id[5]]).to_string()
+            }
+            Some((_, id)) => lossy(id),
+            None => Mac(src).to_string(),
+        };
+        let device_id = pdu.system_name().map(str::to_owned).unwrap_or(chassis);
+        let mac = mac_of(&device_id).unwrap_or(Mac(src));
+        let (_, enabled) = pdu.capabilities().unwrap_or((0, 0));
+        let med_type = pdu.med_capabilities().map(|(_, t)| t);
+        let model = pdu.inventory(lldp::Inventory::Model).map(str::to_owned);
+        let pd_power = pdu
+            .extended_power()
+            .filter(|p| p.power_type == 1)
+            .map(|p| u32::from(p.deciwatts) * 100);
+        let class = pdu.tlvs.iter().find_map(|t| match t {
+            LTlv::Dot3Power(p) if p.mdi_support & 1 == 0 && (1..=5).contains(&p.class_plus_one) => {
+                Some(p.class_plus_one - 1)
+            }
+            _ => None,
+        });
+        let info = NeighbourInfo {
+            protocol: Proto::Lldp,
+            local_port: name.clone(),
+            device_id: device_id.clone(),
+            mac: Mac(src),
+            platform: model
+                .clone()
+                .or_else(|| pdu.system_description().map(str::to_owned)),
+            software_version: pdu
+                .inventory(lldp::Inventory::SoftwareRevision)
+                .or(pdu.system_description())
+                .map(str::to_owned),
+            port_id: pdu.port_id().map(|(subtype, id)| match (subtype, id) {
+                (3, &[a, b, c, d, e, f]) => Mac([a, b, c, d, e, f]).to_string(),
+                _ => lossy(id),
+            }),
+            addresses: pdu.management_ipv4().into_iter().map(IpAddr::V4).collect(),
+            capabilities: u32::from(enabled),
+            capability_letters: lldp_letters(enabled),
+            capability_words: String::new(),
+            holdtime_secs: pdu.ttl().unwrap_or(0),
+            version: 0,
+            duplex: None,
+            native_vlan: None,
+            power_drawn_mw: pd_power,
+            power_request: None,
+            power_granted_mw: None,
+            voice_vlan_asked: med_type.is_some(),
+            voice_vlan_sent: None,
+            med_device_type: med_type,
+            model: model.clone(),
+        };
+        if self.table.update(port, info, now) == Update::New {
+            dbg_adjacency!(self.debug, "{name}: new LLDP neighbour {device_id}");
+            self.events.push_back(SwitchEvent::LldpSeen {
+                port: name.clone(),
+                mac,
+                model: model.clone(),
+                med: med_type.is_some(),
+            });
+        }
+        if pdu.ttl() == Some(0) {
+            return;
+        }
+        self.detected(port, mac, class.or(self.ports[port].cfg.pd_class), model);
+        if let Some(mw) = pd_power {
+            let rid = self.budget.ports[port].request_id;
+            if let Some(g) = self.budget.cdp_request(port, rid, &[mw]) {
+                self.power_event(port, mac, g.class, g.milliwatts);
+            }
+        }
+        // TIA-1057: MED TLVs only once a MED endpoint is heard, then fast start.
+        if med_type.is_some() && !self.ports[port].med_seen {
+            self.ports[port].med_seen = true;
+            self.ports[port].med_fast_left = self.cfg.lldp_fast_start;
+            self.ports[port].next_lldp = now;
+            dbg_events!(
+                self.debug,
+                "{name}: LLDP-MED endpoint {device_id}, fast start"
+            );
+        }
+        let granted = self.budget.ports[port].allocated_mw;
+        let vv = self.ports[port].cfg.voice_vlan;
+        if let Some(e) = self.table.get_mut(port, Proto::Lldp, &device_id) {
+            e.info.power_granted_mw = (granted > 0).then_some(granted);
+            if med_type.is_some() && vv != VoiceVlan::None {
+                let first = e.info.voice_vlan_sent.is_none();
+                e.info.voice_vlan_sent = vv.vvid();
+                if first {
+                    self.events.push_back(SwitchEvent::VoiceVlan {
+                        port: name,
+                        mac,
+                        vlan: match vv {
+                            VoiceVlan::Vlan(v) => Some(v),
+                            VoiceVlan::Dot1p => Some(0),
+                            _ => None,
+                        },
+                        via: VlanVia::LldpMed,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The CDP PDU we send on `port`.
+    pub fn cdp_pdu(&self, port: usize, ttl: u8) -> cdp::Pdu {
+        let p = &self.ports[port];
+        let mut pdu = cdp::Pdu {
+            version: self.cfg.cdp_version,
+            ttl,
+            tlvs: Vec::new(),
+        };
+        pdu.tlvs.push(CTlv::DeviceId(self.cfg.device_id.clone()));
+        if let Some(a) = self.cfg.address {
+            pdu.tlvs.push(CTlv::Addresses(vec![cdp::Address::V4(a)]));
+        }
+        pdu.tlvs.push(CTlv::PortId(p.cfg.name.clone()));
+        pdu.tlvs
+            .push(CTlv::Capabilities(Capabilities::ACCESS_SWITCH));
+        pdu.tlvs
+            .push(CTlv::SoftwareVersion(self.cfg.software_version.clone()));
+        pdu.tlvs.push(CTlv::Platform(self.cfg.platform.clone()));
+        pdu.tlvs.push(CTlv::NativeVlan(p.cfg.native_vlan));
+        pdu.tlvs.push(CTlv::Duplex(cdp::Duplex::FULL));
+        if let Some(vvid) = p.cfg.voice_vlan.vvid() {
+            pdu.tlvs.push(CTlv::VoipVlanReply {
+                appliance: 1,
+                vlan: vvid,
+            });
+        }
+        pdu.tlvs.push(CTlv::TrustBitmap(0));
+        pdu.tlvs.push(CTlv::UntrustedCos(0));
+        pdu.tlvs.push(CTlv::SystemName(self.cfg.device_id.clone()));
+        if let Some(a) = self.cfg.address {
+            pdu.tlvs
+                .push(CTlv::ManagementAddresses(vec![cdp::Address::V4(a)]));
+        }
+        let pw = &self.budget.ports[port];
+        if pw.oper == PowerOper::On {
+            pdu.tlvs.push(CTlv::PowerAvailable {
+                request_id: pw.request_id,
+                management_id: pw.management_id,
+                available_mw: pw.allocated_mw,
+                management_level: 0xffff_ffff,
+            });
+        }
+        pdu
+    }
+
+    /// The LLDPDU we send on `port`.
+    pub fn lldpdu(&self, port: usize, ttl: u16) -> lldp::Lldpdu {
+        let p = &self.ports[port];
+        let mut pdu = lldp::Lldpdu::new(p.mac, &p.cfg.name, ttl)
+            .with(LTlv::PortDescription(p.cfg.name.clone()))
+            .with(LTlv::SystemName(self.cfg.device_id.clone()))
+            .with(LTlv::SystemDescription(format!(
+                "{} {}",
+                self.cfg.platform, self.cfg.software_version
+            )))
+            .with(LTlv::SystemCapabilities {
+                available: lldp::cap::BRIDGE | lldp::cap::ROUTER,
+                enabled: lldp::cap::BRIDGE,
+            });
+        if let Some(a) = self.cfg.address {
+            pdu = pdu.with(LTlv::ManagementAddress {
+                family: 1,
+                addr: a.octets().to_vec(),
+                if_subtype: 2,
+                if_number: (port + 1) as u32,
+                oid: Vec::new(),
+            });
+        }
+        if p.med_seen && ttl > 0 {
+            pdu = pdu.with(LTlv::MedCapabilities {
+                capabilities: med::CAP_CAPABILITIES | med::CAP_NETWORK_POLICY | med::CAP_POWER_PSE,
+                device_type: med::NETWORK_CONNECTIVITY,
+            });
+            let policy = match p.cfg.voice_vlan {
+                VoiceVlan::Vlan(v) => Some(lldp::NetworkPolicy::voice(v)),
+                VoiceVlan::Dot1p => Some(lldp::NetworkPolicy::voice(0)),
+                VoiceVlan::Untagged => Some(lldp::NetworkPolicy {
+                    tagged: false,
+                    priority: 0,
+                    ..lldp::NetworkPolicy::voice(0)
+                }),
+                VoiceVlan::None => None,
+            };
+            if let Some(pol) = policy {
+                pdu = pdu.with(LTlv::NetworkPolicy(pol)).with(LTlv::NetworkPolicy(
+                    lldp::NetworkPolicy {
+                        app: med::APP_VOICE_SIGNALING,
+                        priority: if pol.tagged { 3 } else { 0 },
+                        dscp: 24,
+                        ..pol
+                    },
+                ));
+            }
+            let pw = &self.budget.ports[port];
+            pdu = pdu.with(LTlv::ExtendedPower(lldp::ExtendedPower {
+                power_type: 0,
+                source: 1,
+                priority: 0,
+                deciwatts: (pw.allocated_mw / 100).min(1023) as u16,
+            }));
+        }
+        pdu
+    }
+
+    fn send_cdp(&mut self, port: usize, ttl: u8) {
+        let p = &self.ports[port];
+        let pdu = self.cdp_pdu(port, ttl);
+        match pdu.encode() {
+            Ok(bytes) => {
+                if let Some(f) = frame::snap(
+                    cdp::MULTICAST,
+                    p.mac,
+                    None,
+                    cdp::CISCO_OUI,
+                    cdp::SNAP_PID,
+                    &bytes,
+                ) {
+                    dbg_packets!(self.debug, "{}: CDP out ttl {ttl}: {pdu:?}", p.cfg.name);
+                    self.counters.tx_cdp += 1;
+                    self.outbox.push_back(Transmit { port, frame: f });
+                }
+            }
+            Err(e) => tracing::warn!(port = %p.cfg.name, error = %e, "cannot encode our CDP"),
+        }
+    }
+
+    fn send_lldp(&mut self, port: usize, ttl: u16) {
+        let p = &self.ports[port];
+        let pdu = self.lldpdu(port, ttl);
+        match pdu.encode() {
+            Ok(bytes) => {
+                let f = frame::ethernet2(lldp::MULTICAST, p.mac, None, lldp::ETHERTYPE, &bytes);
+                dbg_packets!(self.debug, "{}: LLDP out ttl {ttl}: {pdu:?}", p.cfg.name);
+                self.counters.tx_lldp += 1;
+                self.outbox.push_back(Transmit { port, frame: f });
+            }
+            Err(e) => tracing::warn!(port = %p.cfg.name, error = %e, "cannot encode our LLDPDU"),
+        }
+    }
+}
+
+/// LLDP capability letters in IOS `show lldp neighbors` style.
+pub fn lldp_letters(bits: u16) -> String {
+    [
+        (lldp::cap::ROUTER, "R"),
+        (lldp::cap::BRIDGE, "B"),
+        (lldp::cap::TELEPHONE, "T"),
+        (lldp::cap::DOCSIS, "C"),
+        (lldp::cap::WLAN_AP, "W"),
+        (lldp::cap::REPEATER, "P"),
+        (lldp::cap::STATION, "S"),
+        (lldp::cap::OTHER, "O"),
+    ]
+    .iter()
+    .filter(|(b, _)| bits & b != 0)
+    .map(|(_, l)| *l)
+    .collect::<Vec<_>>()
+    .join(",")
+}
+
+/// The MAC inside a `SEP<MAC>` device id. Non-ASCII ids are rejected up front:
+/// `Mac::from_device_name` slices bytes and would panic inside a multi-byte character.
+fn mac_of(device_id: &str) -> Option<Mac> {
+    if !device_id.is_ascii() {
+        return None;
+    }
+    Mac::from_device_name(device_id).ok()
+}

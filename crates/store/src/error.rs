@@ -1,0 +1,76 @@
+//! Errors an administrator can act on: each names the field (and the CSV row) and says
+//! what was expected.
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A value has the wrong shape (bad MAC, unknown model, DN outside every range ...).
+    #[error("{field}: expected {expected}, found {found:?}")]
+    Invalid {
+        field: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{kind} {name:?} does not exist")]
+    NotFound { kind: &'static str, name: String },
+    #[error("{kind} {name:?} already exists")]
+    Duplicate { kind: &'static str, name: String },
+    #[error("{kind} {name:?} is still used by {by}")]
+    InUse {
+        kind: &'static str,
+        name: String,
+        by: String,
+    },
+    /// Optimistic-concurrency check failed: someone else changed the record first.
+    #[error("{name} was changed by someone else (now at revision {found}, expected {expected}); read it again and retry")]
+    Conflict {
+        name: String,
+        expected: u64,
+        found: u64,
+    },
+    /// An error in one CSV row (1-based line number in the file, header = line 1).
+    #[error("row {row}: {source}")]
+    Row {
+        row: usize,
+        #[source]
+        source: Box<StoreError>,
+    },
+    /// The CSV itself could not be read (bad quoting, wrong column count, not UTF-8).
+    #[error("CSV: {0}")]
+    Csv(String),
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("database schema is at version {found}, newer than this program ({known})")]
+    SchemaTooNew { found: i64, known: i64 },
+}
+
+impl StoreError {
+    pub(crate) fn invalid(
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
+        StoreError::Invalid {
+            field: field.into(),
+            expected: expected.into(),
+            found: found.into(),
+        }
+    }
+
+    pub(crate) fn not_found(kind: &'static str, name: impl Into<String>) -> Self {
+        StoreError::NotFound {
+            kind,
+            name: name.into(),
+        }
+    }
+
+    pub(crate) fn at_row(self, row: usize) -> Self {
+        match self {
+            StoreError::Row { .. } => self,
+            other => StoreError::Row {
+                row,
+                source: Box::new(other),
+            },
+        }
+    }
+}

@@ -1,0 +1,1475 @@
+//! The embedded SQLite backend.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use crate::error::StoreError;
+use crate::model::*;
+use crate::{validate, ImportReport, ImportRow, Store};
+
+/// Schema migrations, applied in order; the index + 1 is the schema version.
+/// Never edit a released entry: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the device model
+    "
+    CREATE TABLE date_time_groups (
+        name TEXT PRIMARY KEY,
+        date_template TEXT NOT NULL,
+        time_zone TEXT NOT NULL,
+        ntp_servers TEXT NOT NULL
+    );
+    CREATE TABLE cm_nodes (
+        name TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        description TEXT NOT NULL,
+        sccp_port INTEGER NOT NULL,
+        sip_port INTEGER NOT NULL,
+        sccp_tls_port INTEGER NOT NULL,
+        sip_tls_port INTEGER NOT NULL
+    );
+    CREATE TABLE cm_groups (
+        name TEXT PRIMARY KEY,
+        tftp_default INTEGER NOT NULL
+    );
+    CREATE TABLE cm_group_members (
+        group_name TEXT NOT NULL REFERENCES cm_groups(name) ON DELETE CASCADE,
+        priority INTEGER NOT NULL,
+        node_name TEXT NOT NULL REFERENCES cm_nodes(name),
+        PRIMARY KEY (group_name, priority)
+    );
+    CREATE TABLE device_pools (
+        name TEXT PRIMARY KEY,
+        cm_group TEXT NOT NULL REFERENCES cm_groups(name),
+        date_time_group TEXT NOT NULL REFERENCES date_time_groups(name),
+        user_locale TEXT NOT NULL,
+        network_locale TEXT NOT NULL,
+        connection_monitor_duration INTEGER NOT NULL
+    );
+    CREATE TABLE lines (
+        dn TEXT PRIMARY KEY,
+        label TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        auth_user TEXT NOT NULL,
+        auth_password TEXT NOT NULL,
+        voicemail TEXT NOT NULL
+    );
+    CREATE TABLE devices (
+        name TEXT PRIMARY KEY,
+        mac TEXT NOT NULL UNIQUE,
+        model TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        description TEXT NOT NULL,
+        device_pool TEXT NOT NULL REFERENCES device_pools(name),
+        button_template TEXT NOT NULL,
+        softkey_template TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        security_mode INTEGER NOT NULL,
+        load_override TEXT NOT NULL,
+        revision INTEGER NOT NULL
+    );
+    CREATE INDEX devices_pool ON devices(device_pool);
+    CREATE TABLE device_lines (
+        device TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        dn TEXT NOT NULL REFERENCES lines(dn),
+        label TEXT NOT NULL,
+        display TEXT NOT NULL,
+        PRIMARY KEY (device, position)
+    );
+    CREATE INDEX device_lines_dn ON device_lines(dn);
+    CREATE TABLE speed_dials (
+        device TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        number TEXT NOT NULL,
+        label TEXT NOT NULL,
+        PRIMARY KEY (device, position)
+    );
+    CREATE TABLE model_loads (
+        model TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        load_name TEXT NOT NULL,
+        PRIMARY KEY (model, protocol)
+    );
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE dn_ranges (
+        start_dn TEXT NOT NULL,
+        end_dn TEXT NOT NULL,
+        PRIMARY KEY (start_dn, end_dn)
+    );
+    CREATE TABLE dial_rules (
+        position INTEGER PRIMARY KEY,
+        pattern TEXT NOT NULL,
+        timeout INTEGER NOT NULL,
+        rewrite TEXT NOT NULL
+    );
+    CREATE TABLE rings (
+        position INTEGER PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        file_name TEXT NOT NULL
+    );
+    INSERT INTO date_time_groups VALUES ('CMLocal', 'M/D/Y', 'Greenwich Standard Time', '');
+    INSERT INTO cm_groups VALUES ('Default', 1);
+    INSERT INTO device_pools VALUES ('Default', 'Default', 'CMLocal', 'English_United_States', 'United_States', 120);
+    INSERT INTO dial_rules VALUES (1, '911', 0, '');
+    INSERT INTO dial_rules VALUES (2, '*', 5, '');
+    INSERT INTO rings VALUES (1, 'Chirp 1', 'Chirp1.raw');
+    INSERT INTO rings VALUES (2, 'Chirp 2', 'Chirp2.raw');
+    ",
+];
+
+/// SQLite-backed [`Store`]. One connection, serialised by a mutex; several processes (or
+/// several `SqliteStore`s) may open the same file: SQLite's write lock plus
+/// `BEGIN IMMEDIATE` makes their edits queue rather than overwrite each other.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn, true)
+    }
+
+    /// A private in-memory database, for tests and dry runs.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?, false)
+    }
+
+    fn init(mut conn: Connection, wal: bool) -> Result<Self, StoreError> {
+        conn.busy_timeout(Duration::from_secs(10))?;
+        if wal {
+            // WAL lets readers (the file builder) proceed while an editor writes.
+            conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+            conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+        }
+        conn.execute_batch("PRAGMA foreign_keys=ON")?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        match self.conn.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Runs `f` in a write transaction that holds the database write lock from the start.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// The schema version the database is at.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
+            .unwrap_or(0))
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )?;
+    let current: i64 = tx
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })?
+        .unwrap_or(0);
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, CURRENT_TIMESTAMP)",
+            params![i as i64 + 1],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn protocol_of(s: &str) -> Protocol {
+    s.parse().unwrap_or(Protocol::Sccp)
+}
+
+fn read_device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
+    let name: String = r.get(0)?;
+    let mac = Mac::from_device_name(&name).unwrap_or_default();
+    Ok(Device {
+        name,
+        mac,
+        model: r.get(2)?,
+        protocol: protocol_of(&r.get::<_, String>(3)?),
+        description: r.get(4)?,
+        device_pool: r.get(5)?,
+        button_template: r.get(6)?,
+        softkey_template: r.get(7)?,
+        owner: r.get(8)?,
+        security_mode: r.get(9)?,
+        load_override: r.get(10)?,
+        revision: r.get::<_, i64>(11)? as u64,
+        lines: Vec::new(),
+        speed_dials: Vec::new(),
+    })
+}
+
+const DEVICE_COLS: &str = "name, mac, model, protocol, description, device_pool, button_template, softkey_template, owner, security_mode, load_override, revision";
+
+fn load_device(tx: &Transaction<'_>, name: &str) -> Result<Option<Device>, StoreError> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {DEVICE_COLS} FROM devices WHERE name = ?1"
+    ))?;
+    let Some(mut d) = stmt.query_row([name], read_device_row).optional()? else {
+        return Ok(None);
+    };
+    let mut stmt = tx.prepare_cached(
+        "SELECT dn, label, display FROM device_lines WHERE device = ?1 ORDER BY position",
+    )?;
+    d.lines = stmt
+        .query_map([name], |r| {
+            Ok(LineAppearance {
+                dn: r.get(0)?,
+                label: r.get(1)?,
+                display: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT number, label FROM speed_dials WHERE device = ?1 ORDER BY position",
+    )?;
+    d.speed_dials = stmt
+        .query_map([name], |r| {
+            Ok(SpeedDial {
+                number: r.get(0)?,
+                label: r.get(1)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(d))
+}
+
+fn load_devices(tx: &Transaction<'_>) -> Result<Vec<Device>, StoreError> {
+    let mut stmt = tx.prepare(&format!("SELECT {DEVICE_COLS} FROM devices ORDER BY name"))?;
+    let mut devices: Vec<Device> = stmt
+        .query_map([], read_device_row)?
+        .collect::<Result<_, _>>()?;
+    let index: HashMap<String, usize> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.name.clone(), i))
+        .collect();
+    let mut stmt = tx
+        .prepare("SELECT device, dn, label, display FROM device_lines ORDER BY device, position")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let dev: String = r.get(0)?;
+        if let Some(&i) = index.get(&dev) {
+            devices[i].lines.push(LineAppearance {
+                dn: r.get(1)?,
+                label: r.get(2)?,
+                display: r.get(3)?,
+            });
+        }
+    }
+    let mut stmt =
+        tx.prepare("SELECT device, number, label FROM speed_dials ORDER BY device, position")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let dev: String = r.get(0)?;
+        if let Some(&i) = index.get(&dev) {
+            devices[i].speed_dials.push(SpeedDial {
+                number: r.get(1)?,
+                label: r.get(2)?,
+            });
+        }
+    }
+    Ok(devices)
+}
+
+fn load_line(tx: &Transaction<'_>, dn: &str) -> Result<Option<Line>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT dn, label, display_name, auth_user, auth_password, voicemail FROM lines WHERE dn = ?1",
+    )?;
+    Ok(stmt.query_row([dn], read_line_row).optional()?)
+}
+
+fn read_line_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Line> {
+    Ok(Line {
+        dn: r.get(0)?,
+        label: r.get(1)?,
+        display_name: r.get(2)?,
+        auth_user: r.get(3)?,
+        auth_password: r.get(4)?,
+        voicemail: r.get(5)?,
+    })
+}
+
+fn load_lines(tx: &Transaction<'_>) -> Result<Vec<Line>, StoreError> {
+    let mut stmt = tx.prepare(
+        "SELECT dn, label, display_name, auth_user, auth_password, voicemail FROM lines ORDER BY dn",
+    )?;
+    let v = stmt
+        .query_map([], read_line_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(v)
+}
+
+fn insert_line(tx: &Transaction<'_>, l: &Line) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO lines (dn, label, display_name, auth_user, auth_password, voicemail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    stmt.execute(params![
+        l.dn,
+        l.label,
+        l.display_name,
+        l.auth_user,
+        l.auth_password,
+        l.voicemail
+    ])?;
+    Ok(())
+}
+
+fn write_line(tx: &Transaction<'_>, l: &Line) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE lines SET label = ?2, display_name = ?3, auth_user = ?4, auth_password = ?5, voicemail = ?6 WHERE dn = ?1",
+    )?;
+    stmt.execute(params![
+        l.dn,
+        l.label,
+        l.display_name,
+        l.auth_user,
+        l.auth_password,
+        l.voicemail
+    ])?;
+    Ok(())
+}
+
+fn load_pools(tx: &Transaction<'_>) -> Result<Vec<DevicePool>, StoreError> {
+    let mut stmt = tx.prepare(
+        "SELECT name, cm_group, date_time_group, user_locale, network_locale, connection_monitor_duration FROM device_pools ORDER BY name",
+    )?;
+    let v = stmt
+        .query_map([], |r| {
+            Ok(DevicePool {
+                name: r.get(0)?,
+                cm_group: r.get(1)?,
+                date_time_group: r.get(2)?,
+                user_locale: r.get(3)?,
+                network_locale: r.get(4)?,
+                connection_monitor_duration: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(v)
+}
+
+fn load_groups(tx: &Transaction<'_>) -> Result<Vec<CmGroup>, StoreError> {
+    let mut stmt = tx.prepare("SELECT name, tftp_default FROM cm_groups ORDER BY name")?;
+    let mut groups: Vec<CmGroup> = stmt
+        .query_map([], |r| {
+            Ok(CmGroup {
+                name: r.get(0)?,
+                tftp_default: r.get::<_, i64>(1)? != 0,
+                members: Vec::new(),
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = tx.prepare(
+        "SELECT group_name, node_name FROM cm_group_members ORDER BY group_name, priority",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let g: String = r.get(0)?;
+        if let Some(group) = groups.iter_mut().find(|x| x.name == g) {
+            group.members.push(r.get(1)?);
+        }
+    }
+    Ok(groups)
+}
+
+fn load_nodes(tx: &Transaction<'_>) -> Result<Vec<CmNode>, StoreError> {
+    let mut stmt = tx.prepare(
+        "SELECT name, host, description, sccp_port, sip_port, sccp_tls_port, sip_tls_port FROM cm_nodes ORDER BY name",
+    )?;
+    let v = stmt
+        .query_map([], |r| {
+            Ok(CmNode {
+                name: r.get(0)?,
+                host: r.get(1)?,
+                description: r.get(2)?,
+                sccp_port: r.get(3)?,
+                sip_port: r.get(4)?,
+                sccp_tls_port: r.get(5)?,
+                sip_tls_port: r.get(6)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(v)
+}
+
+fn load_date_time_groups(tx: &Transaction<'_>) -> Result<Vec<DateTimeGroup>, StoreError> {
+    let mut stmt = tx.prepare(
+        "SELECT name, date_template, time_zone, ntp_servers FROM date_time_groups ORDER BY name",
+    )?;
+    let v = stmt
+        .query_map([], |r| {
+            let ntp: String = r.get(3)?;
+            Ok(DateTimeGroup {
+                name: r.get(0)?,
+                date_template: r.get(1)?,
+                time_zone: r.get(2)?,
+                ntp_servers: ntp
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(v)
+}
+
+fn load_model_loads(tx: &Transaction<'_>) -> Result<Vec<ModelLoad>, StoreError> {
+    let mut stmt =
+        tx.prepare("SELECT model, protocol, load_name FROM model_loads ORDER BY model, protocol")?;
+    let v = stmt
+        .query_map([], |r| {
+            Ok(ModelLoad {
+                model: r.get(0)?,
+                protocol: protocol_of(&r.get::<_, String>(1)?),
+                load: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(v)
+}
+
+fn load_settings(tx: &Transaction<'_>) -> Result<Settings, StoreError> {
+    let mut stmt = tx.prepare("SELECT key, value FROM settings")?;
+    let kv: HashMap<String, String> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut s = Settings::default();
+    let get = |k: &str, into: &mut String| {
+        if let Some(v) = kv.get(k) {
+            *into = v.clone();
+        }
+    };
+    get("authentication_url", &mut s.authentication_url);
+    get("directory_url", &mut s.directory_url);
+    get("idle_url", &mut s.idle_url);
+    get("information_url", &mut s.information_url);
+    get("messages_url", &mut s.messages_url);
+    get("proxy_server_url", &mut s.proxy_server_url);
+    get("services_url", &mut s.services_url);
+    get("ssh_user", &mut s.ssh_user);
+    get("ssh_password", &mut s.ssh_password);
+    get("phone_password", &mut s.phone_password);
+    get("autoreg_dn_start", &mut s.autoreg_dn_start);
+    get("autoreg_dn_end", &mut s.autoreg_dn_end);
+    get("autoreg_pool", &mut s.autoreg_pool);
+    get("autoreg_protocol", &mut s.autoreg_protocol);
+    s.idle_timeout = kv
+        .get("idle_timeout")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    s.autoreg_enabled = kv.get("autoreg_enabled").is_some_and(|v| v == "1");
+    Ok(s)
+}
+
+fn load_dn_ranges(tx: &Transaction<'_>) -> Result<Vec<DnRange>, StoreError> {
+    let mut stmt = tx.prepare("SELECT start_dn, end_dn FROM dn_ranges ORDER BY start_dn")?;
+    let v = stmt
+        .query_map([], |r| {
+            Ok(DnRange {
+                start: r.get(0)?,
+                end: r.get(1)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(v)
+}
+
+fn load_dial_rules(tx: &Transaction<'_>) -> Result<Vec<DialRule>, StoreError> {
+    let mut stmt =
+        tx.prepare("SELECT pattern, timeout, rewrite FROM dial_rules ORDER BY position")?;
+    let v = stmt
+        .query_map([], |r| {
+            Ok(DialRule {
+                pattern: r.get(0)?,
+                timeout: r.get(1)?,
+                rewrite: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(v)
+}
+
+fn load_rings(tx: &Transaction<'_>) -> Result<Vec<Ring>, StoreError> {
+    let mut stmt = tx.prepare("SELECT display_name, file_name FROM rings ORDER BY position")?;
+    let v = stmt
+        .query_map([], |r| {
+            Ok(Ring {
+                display_name: r.get(0)?,
+                file_name: r.get(1)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(v)
+}
+
+fn exists(tx: &Transaction<'_>, sql: &str, key: &str) -> Result<bool, StoreError> {
+    let mut stmt = tx.prepare_cached(sql)?;
+    Ok(stmt.exists([key])?)
+}
+
+/// Canonicalises names and fills a `Device` from a `NewDevice`, checking every field.
+fn canonical(d: &NewDevice) -> Result<Device, StoreError> {
+    let (name, mac) = validate::device_name("mac", &d.name)?;
+    let m = validate::model("model", &d.model, d.protocol)?;
+    let dev = Device {
+        name,
+        mac,
+        model: m.name.to_string(),
+        protocol: d.protocol,
+        description: d.description.clone(),
+        device_pool: d.device_pool.clone(),
+        button_template: canonical_template(cnf::catalog::BUTTON_TEMPLATES, &d.button_template),
+        softkey_template: canonical_template(cnf::catalog::SOFTKEY_TEMPLATES, &d.softkey_template),
+        owner: d.owner.clone(),
+        security_mode: d.security_mode,
+        load_override: d.load_override.clone(),
+        lines: d.lines.clone(),
+        speed_dials: d.speed_dials.clone(),
+        revision: 1,
+    };
+    validate::device(&dev)?;
+    Ok(dev)
+}
+
+fn canonical_template(known: &[&str], s: &str) -> String {
+    known
+        .iter()
+        .find(|t| t.eq_ignore_ascii_case(s))
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// Checks references of a device: pool exists, every line exists and is in a DN range.
+fn check_refs(tx: &Transaction<'_>, d: &Device, ranges: &[DnRange]) -> Result<(), StoreError> {
+    if !exists(
+        tx,
+        "SELECT 1 FROM device_pools WHERE name = ?1",
+        &d.device_pool,
+    )? {
+        return Err(StoreError::invalid(
+            "device pool",
+            "an existing device pool (see `pool list`)",
+            &d.device_pool,
+        ));
+    }
+    for (i, l) in d.lines.iter().enumerate() {
+        let field = format!("line {}", i + 1);
+        validate::dn_in_ranges(&field, &l.dn, ranges)?;
+        if !exists(tx, "SELECT 1 FROM lines WHERE dn = ?1", &l.dn)? {
+            return Err(StoreError::invalid(
+                field,
+                "an existing line (create it first with `line add`)",
+                &l.dn,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn insert_device(tx: &Transaction<'_>, d: &Device) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO devices (name, mac, model, protocol, description, device_pool, button_template, softkey_template, owner, security_mode, load_override, revision)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    stmt.execute(params![
+        d.name,
+        d.mac.to_bare_upper(),
+        d.model,
+        d.protocol.as_str(),
+        d.description,
+        d.device_pool,
+        d.button_template,
+        d.softkey_template,
+        d.owner,
+        d.security_mode,
+        d.load_override,
+        d.revision as i64,
+    ])?;
+    write_children(tx, d)
+}
+
+fn write_children(tx: &Transaction<'_>, d: &Device) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO device_lines (device, position, dn, label, display) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (i, l) in d.lines.iter().enumerate() {
+        stmt.execute(params![d.name, i as i64 + 1, l.dn, l.label, l.display])?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO speed_dials (device, position, number, label) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (i, s) in d.speed_dials.iter().enumerate() {
+        stmt.execute(params![d.name, i as i64 + 1, s.number, s.label])?;
+    }
+    Ok(())
+}
+
+fn device_key(name: &str) -> Result<String, StoreError> {
+    Ok(validate::device_name("device name", name)?.0)
+}
+
+impl Store for SqliteStore {
+    fn add_device(&self, d: &NewDevice) -> Result<Device, StoreError> {
+        let dev = canonical(d)?;
+        self.write(|tx| {
+            if exists(tx, "SELECT 1 FROM devices WHERE name = ?1", &dev.name)? {
+                return Err(StoreError::Duplicate {
+                    kind: "device",
+                    name: dev.name.clone(),
+                });
+            }
+            let ranges = load_dn_ranges(tx)?;
+            check_refs(tx, &dev, &ranges)?;
+            insert_device(tx, &dev)?;
+            Ok(dev)
+        })
+    }
+
+    fn device(&self, name: &str) -> Result<Option<Device>, StoreError> {
+        let key = device_key(name)?;
+        self.read(|tx| load_device(tx, &key))
+    }
+
+    fn devices(&self) -> Result<Vec<Device>, StoreError> {
+        self.read(load_devices)
+    }
+
+    fn edit_device(&self, name: &str, patch: &DevicePatch) -> Result<Device, StoreError> {
+        let key = device_key(name)?;
+        self.write(|tx| {
+            let mut d =
+                load_device(tx, &key)?.ok_or_else(|| StoreError::not_found("device", &key))?;
+            if let Some(expected) = patch.expected_revision {
+                if expected != d.revision {
+                    return Err(StoreError::Conflict {
+                        name: key.clone(),
+                        expected,
+                        found: d.revision,
+                    });
+                }
+            }
+            let p = patch.clone();
+            if let Some(v) = p.model {
+                d.model = v;
+            }
+            if let Some(v) = p.protocol {
+                d.protocol = v;
+            }
+            if let Some(v) = p.description {
+                d.description = v;
+            }
+            if let Some(v) = p.device_pool {
+                d.device_pool = v;
+            }
+            if let Some(v) = p.button_template {
+                d.button_template = v;
+            }
+            if let Some(v) = p.softkey_template {
+                d.softkey_template = v;
+            }
+            if let Some(v) = p.owner {
+                d.owner = v;
+            }
+            if let Some(v) = p.security_mode {
+                d.security_mode = v;
+            }
+            if let Some(v) = p.load_override {
+                d.load_override = v;
+            }
+            if let Some(v) = p.lines {
+                d.lines = v;
+            }
+            if let Some(v) = p.add_line {
+                d.lines.push(v);
+            }
+            if let Some(dn) = p.remove_line {
+                let before = d.lines.len();
+                d.lines.retain(|l| l.dn != dn);
+                if d.lines.len() == before {
+                    return Err(StoreError::invalid(
+                        "remove line",
+                        format!("a DN shown on {key}"),
+                        dn,
+                    ));
+                }
+            }
+            if let Some(v) = p.speed_dials {
+                d.speed_dials = v;
+            }
+            if let Some(v) = p.add_speed_dial {
+                d.speed_dials.push(v);
+            }
+            // Re-canonicalise (model spelling, templates) and validate the result.
+            let mut nd = NewDevice::new(&d.name, &d.model, d.protocol);
+            nd.description = d.description.clone();
+            nd.device_pool = d.device_pool.clone();
+            nd.button_template = d.button_template.clone();
+            nd.softkey_template = d.softkey_template.clone();
+            nd.owner = d.owner.clone();
+            nd.security_mode = d.security_mode;
+            nd.load_override = d.load_override.clone();
+            nd.lines = d.lines.clone();
+            nd.speed_dials = d.speed_dials.clone();
+            let mut new = canonical(&nd)?;
+            new.revision = d.revision + 1;
+            let ranges = load_dn_ranges(tx)?;
+            check_refs(tx, &new, &ranges)?;
+            tx.execute(
+                "UPDATE devices SET model = ?2, protocol = ?3, description = ?4, device_pool = ?5, button_template = ?6, softkey_template = ?7, owner = ?8, security_mode = ?9, load_override = ?10, revision = ?11 WHERE name = ?1",
+                params![
+                    new.name,
+                    new.model,
+                    new.protocol.as_str(),
+                    new.description,
+                    new.device_pool,
+                    new.button_template,
+                    new.softkey_template,
+                    new.owner,
+                    new.security_mode,
+                    new.load_override,
+                    new.revision as i64
+                ],
+            )?;
+            tx.execute("DELETE FROM device_lines WHERE device = ?1", [&new.name])?;
+            tx.execute("DELETE FROM speed_dials WHERE device = ?1", [&new.name])?;
+            write_children(tx, &new)?;
+            Ok(new)
+        })
+    }
+
+    fn remove_device(&self, name: &str) -> Result<Device, StoreError> {
+        let key = device_key(name)?;
+        self.write(|tx| {
+            let d = load_device(tx, &key)?.ok_or_else(|| StoreError::not_found("device", &key))?;
+            tx.execute("DELETE FROM device_lines WHERE device = ?1", [&key])?;
+            tx.execute("DELETE FROM speed_dials WHERE device = ?1", [&key])?;
+            tx.execute("DELETE FROM devices WHERE name = ?1", [&key])?;
+            Ok(d)
+        })
+    }
+
+    fn add_line(&self, l: &Line) -> Result<Line, StoreError> {
+        validate::line(l)?;
+        self.write(|tx| {
+            validate::dn_in_ranges("directory number", &l.dn, &load_dn_ranges(tx)?)?;
+            if exists(tx, "SELECT 1 FROM lines WHERE dn = ?1", &l.dn)? {
+                return Err(StoreError::Duplicate {
+                    kind: "line",
+                    name: l.dn.clone(),
+                });
+            }
+            insert_line(tx, l)?;
+            Ok(l.clone())
+        })
+    }
+
+    fn line(&self, dn: &str) -> Result<Option<Line>, StoreError> {
+        self.read(|tx| load_line(tx, dn))
+    }
+
+    fn lines(&self) -> Result<Vec<Line>, StoreError> {
+        self.read(load_lines)
+    }
+
+    fn edit_line(&self, dn: &str, patch: &LinePatch) -> Result<Line, StoreError> {
+        self.write(|tx| {
+            let mut l = load_line(tx, dn)?.ok_or_else(|| StoreError::not_found("line", dn))?;
+            let p = patch.clone();
+            if let Some(v) = p.label {
+                l.label = v;
+            }
+            if let Some(v) = p.display_name {
+                l.display_name = v;
+            }
+            if let Some(v) = p.auth_user {
+                l.auth_user = v;
+            }
+            if let Some(v) = p.auth_password {
+                l.auth_password = v;
+            }
+            if let Some(v) = p.voicemail {
+                l.voicemail = v;
+            }
+            validate::line(&l)?;
+            write_line(tx, &l)?;
+            Ok(l)
+        })
+    }
+
+    fn remove_line(&self, dn: &str) -> Result<Line, StoreError> {
+        self.write(|tx| {
+            let l = load_line(tx, dn)?.ok_or_else(|| StoreError::not_found("line", dn))?;
+            let users = devices_with_line(tx, dn)?;
+            if !users.is_empty() {
+                return Err(StoreError::InUse {
+                    kind: "line",
+                    name: dn.to_string(),
+                    by: users.join(", "),
+                });
+            }
+            tx.execute("DELETE FROM lines WHERE dn = ?1", [dn])?;
+            Ok(l)
+        })
+    }
+
+    fn devices_with_line(&self, dn: &str) -> Result<Vec<String>, StoreError> {
+        self.read(|tx| devices_with_line(tx, dn))
+    }
+
+    fn put_pool(&self, p: &DevicePool) -> Result<(), StoreError> {
+        validate::name("device pool", &p.name)?;
+        validate::text("user locale", &p.user_locale, 50)?;
+        validate::text("network locale", &p.network_locale, 50)?;
+        self.write(|tx| {
+            if !exists(tx, "SELECT 1 FROM cm_groups WHERE name = ?1", &p.cm_group)? {
+                return Err(StoreError::invalid("CallManager group", "an existing CallManager group", &p.cm_group));
+            }
+            if !exists(tx, "SELECT 1 FROM date_time_groups WHERE name = ?1", &p.date_time_group)? {
+                return Err(StoreError::invalid("date/time group", "an existing date/time group", &p.date_time_group));
+            }
+            tx.execute(
+                "INSERT INTO device_pools (name, cm_group, date_time_group, user_locale, network_locale, connection_monitor_duration)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (name) DO UPDATE SET cm_group = excluded.cm_group, date_time_group = excluded.date_time_group,
+                   user_locale = excluded.user_locale, network_locale = excluded.network_locale,
+                   connection_monitor_duration = excluded.connection_monitor_duration",
+                params![p.name, p.cm_group, p.date_time_group, p.user_locale, p.network_locale, p.connection_monitor_duration],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn pools(&self) -> Result<Vec<DevicePool>, StoreError> {
+        self.read(load_pools)
+    }
+
+    fn remove_pool(&self, name: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let n: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM devices WHERE device_pool = ?1",
+                [name],
+                |r| r.get(0),
+            )?;
+            if n > 0 {
+                return Err(StoreError::InUse {
+                    kind: "device pool",
+                    name: name.into(),
+                    by: format!("{n} devices"),
+                });
+            }
+            if load_settings(tx)?.autoreg_pool == name {
+                return Err(StoreError::InUse {
+                    kind: "device pool",
+                    name: name.into(),
+                    by: "auto-registration".into(),
+                });
+            }
+            if tx.execute("DELETE FROM device_pools WHERE name = ?1", [name])? == 0 {
+                return Err(StoreError::not_found("device pool", name));
+            }
+            Ok(())
+        })
+    }
+
+    fn put_group(&self, g: &CmGroup) -> Result<(), StoreError> {
+        validate::name("CallManager group", &g.name)?;
+        if g.members.len() > 5 {
+            return Err(StoreError::invalid(
+                "members",
+                "at most 5 nodes (phones accept priorities 0-4)",
+                g.members.len().to_string(),
+            ));
+        }
+        self.write(|tx| {
+            let mut seen = HashSet::new();
+            for (i, m) in g.members.iter().enumerate() {
+                if !exists(tx, "SELECT 1 FROM cm_nodes WHERE name = ?1", m)? {
+                    return Err(StoreError::invalid(format!("member {}", i + 1), "an existing node", m));
+                }
+                if !seen.insert(m) {
+                    return Err(StoreError::invalid(format!("member {}", i + 1), "each node at most once", m));
+                }
+            }
+            tx.execute(
+                "INSERT INTO cm_groups (name, tftp_default) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET tftp_default = excluded.tftp_default",
+                params![g.name, g.tftp_default as i64],
+            )?;
+            tx.execute("DELETE FROM cm_group_members WHERE group_name = ?1", [&g.name])?;
+            for (i, m) in g.members.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO cm_group_members (group_name, priority, node_name) VALUES (?1, ?2, ?3)",
+                    params![g.name, i as i64, m],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn groups(&self) -> Result<Vec<CmGroup>, StoreError> {
+        self.read(load_groups)
+    }
+
+    fn remove_group(&self, name: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let pools: Vec<String> = tx
+                .prepare("SELECT name FROM device_pools WHERE cm_group = ?1")?
+                .query_map([name], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            if !pools.is_empty() {
+                return Err(StoreError::InUse {
+                    kind: "CallManager group",
+                    name: name.into(),
+                    by: pools.join(", "),
+                });
+            }
+            if tx.execute("DELETE FROM cm_groups WHERE name = ?1", [name])? == 0 {
+                return Err(StoreError::not_found("CallManager group", name));
+            }
+            Ok(())
+        })
+    }
+
+    fn put_node(&self, n: &CmNode) -> Result<(), StoreError> {
+        validate::name("node", &n.name)?;
+        validate::host("host", &n.host)?;
+        validate::text("description", &n.description, 128)?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO cm_nodes (name, host, description, sccp_port, sip_port, sccp_tls_port, sip_tls_port)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (name) DO UPDATE SET host = excluded.host, description = excluded.description,
+                   sccp_port = excluded.sccp_port, sip_port = excluded.sip_port,
+                   sccp_tls_port = excluded.sccp_tls_port, sip_tls_port = excluded.sip_tls_port",
+                params![n.name, n.host, n.description, n.sccp_port, n.sip_port, n.sccp_tls_port, n.sip_tls_port],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn nodes(&self) -> Result<Vec<CmNode>, StoreError> {
+        self.read(load_nodes)
+    }
+
+    fn remove_node(&self, name: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let groups: Vec<String> = tx
+                .prepare("SELECT group_name FROM cm_group_members WHERE node_name = ?1")?
+                .query_map([name], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            if !groups.is_empty() {
+                return Err(StoreError::InUse {
+                    kind: "node",
+                    name: name.into(),
+                    by: groups.join(", "),
+                });
+            }
+            if tx.execute("DELETE FROM cm_nodes WHERE name = ?1", [name])? == 0 {
+                return Err(StoreError::not_found("node", name));
+            }
+            Ok(())
+        })
+    }
+
+    fn put_date_time_group(&self, d: &DateTimeGroup) -> Result<(), StoreError> {
+        validate::name("date/time group", &d.name)?;
+        validate::text("date template", &d.date_template, 16)?;
+        validate::text("time zone", &d.time_zone, 64)?;
+        for (i, n) in d.ntp_servers.iter().enumerate() {
+            validate::host(&format!("NTP server {}", i + 1), n)?;
+        }
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO date_time_groups (name, date_template, time_zone, ntp_servers) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET date_template = excluded.date_template, time_zone = excluded.time_zone, ntp_servers = excluded.ntp_servers",
+                params![d.name, d.date_template, d.time_zone, d.ntp_servers.join(",")],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn date_time_groups(&self) -> Result<Vec<DateTimeGroup>, StoreError> {
+        self.read(load_date_time_groups)
+    }
+
+    fn set_model_load(
+        &self,
+        model: &str,
+        protocol: Protocol,
+        load: &str,
+    ) -> Result<(), StoreError> {
+        let m = validate::model("model", model, protocol)?;
+        validate::load("load", load)?;
+        self.write(|tx| {
+            if load.is_empty() {
+                tx.execute(
+                    "DELETE FROM model_loads WHERE model = ?1 AND protocol = ?2",
+                    params![m.name, protocol.as_str()],
+                )?;
+            } else {
+                tx.execute(
+                    "INSERT INTO model_loads (model, protocol, load_name) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (model, protocol) DO UPDATE SET load_name = excluded.load_name",
+                    params![m.name, protocol.as_str(), load],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn model_loads(&self) -> Result<Vec<ModelLoad>, StoreError> {
+        self.read(load_model_loads)
+    }
+
+    fn settings(&self) -> Result<Settings, StoreError> {
+        self.read(load_settings)
+    }
+
+    fn put_settings(&self, s: &Settings) -> Result<(), StoreError> {
+        validate::settings(s)?;
+        self.write(|tx| {
+            if s.autoreg_enabled && !exists(tx, "SELECT 1 FROM device_pools WHERE name = ?1", &s.autoreg_pool)? {
+                return Err(StoreError::invalid("auto-registration device pool", "an existing device pool", &s.autoreg_pool));
+            }
+            let idle = s.idle_timeout.to_string();
+            let enabled = if s.autoreg_enabled { "1" } else { "0" };
+            let kv: [(&str, &str); 16] = [
+                ("authentication_url", &s.authentication_url),
+                ("directory_url", &s.directory_url),
+                ("idle_url", &s.idle_url),
+                ("information_url", &s.information_url),
+                ("messages_url", &s.messages_url),
+                ("proxy_server_url", &s.proxy_server_url),
+                ("services_url", &s.services_url),
+                ("idle_timeout", &idle),
+                ("ssh_user", &s.ssh_user),
+                ("ssh_password", &s.ssh_password),
+                ("phone_password", &s.phone_password),
+                ("autoreg_enabled", enabled),
+                ("autoreg_dn_start", &s.autoreg_dn_start),
+                ("autoreg_dn_end", &s.autoreg_dn_end),
+                ("autoreg_pool", &s.autoreg_pool),
+                ("autoreg_protocol", &s.autoreg_protocol),
+            ];
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?;
+            for (k, v) in kv {
+                stmt.execute(params![k, v])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn dial_rules(&self) -> Result<Vec<DialRule>, StoreError> {
+        self.read(load_dial_rules)
+    }
+
+    fn set_dial_rules(&self, rules: &[DialRule]) -> Result<(), StoreError> {
+        for (i, r) in rules.iter().enumerate() {
+            let ok = r.pattern.len() <= 32
+                && r.pattern
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ".*,#+".contains(c));
+            if !ok {
+                return Err(StoreError::invalid(
+                    format!("rule {} pattern", i + 1),
+                    "digits and . * , # +",
+                    &r.pattern,
+                ));
+            }
+            if !r.rewrite.is_empty() {
+                validate::speed_dial_number(&format!("rule {} rewrite", i + 1), &r.rewrite)?;
+            }
+        }
+        self.write(|tx| {
+            tx.execute("DELETE FROM dial_rules", [])?;
+            for (i, r) in rules.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO dial_rules (position, pattern, timeout, rewrite) VALUES (?1, ?2, ?3, ?4)",
+                    params![i as i64 + 1, r.pattern, r.timeout, r.rewrite],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn rings(&self) -> Result<Vec<Ring>, StoreError> {
+        self.read(load_rings)
+    }
+
+    fn set_rings(&self, rings: &[Ring]) -> Result<(), StoreError> {
+        if rings.len() > 50 {
+            return Err(StoreError::invalid(
+                "rings",
+                "at most 50 rings",
+                rings.len().to_string(),
+            ));
+        }
+        for (i, r) in rings.iter().enumerate() {
+            validate::text(&format!("ring {} name", i + 1), &r.display_name, 25)?;
+            validate::load(&format!("ring {} file", i + 1), &r.file_name)?;
+        }
+        self.write(|tx| {
+            tx.execute("DELETE FROM rings", [])?;
+            for (i, r) in rings.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO rings (position, display_name, file_name) VALUES (?1, ?2, ?3)",
+                    params![i as i64 + 1, r.display_name, r.file_name],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn dn_ranges(&self) -> Result<Vec<DnRange>, StoreError> {
+        self.read(load_dn_ranges)
+    }
+
+    fn set_dn_ranges(&self, ranges: &[DnRange]) -> Result<(), StoreError> {
+        for (i, r) in ranges.iter().enumerate() {
+            let f = format!("range {}", i + 1);
+            let a: Option<u128> = r.start.parse().ok();
+            let b: Option<u128> = r.end.parse().ok();
+            if !matches!((a, b), (Some(a), Some(b)) if a <= b) {
+                return Err(StoreError::invalid(
+                    f,
+                    "START-END with numeric START <= END",
+                    format!("{}-{}", r.start, r.end),
+                ));
+            }
+        }
+        self.write(|tx| {
+            tx.execute("DELETE FROM dn_ranges", [])?;
+            for r in ranges {
+                tx.execute(
+                    "INSERT INTO dn_ranges (start_dn, end_dn) VALUES (?1, ?2)",
+                    params![r.start, r.end],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn auto_register(
+        &self,
+        name: &str,
+        model: &str,
+        protocol: Option<Protocol>,
+    ) -> Result<Device, StoreError> {
+        self.write(|tx| {
+            let s = load_settings(tx)?;
+            if !s.autoreg_enabled {
+                return Err(StoreError::invalid(
+                    "auto-registration",
+                    "enabled (settings)",
+                    "disabled",
+                ));
+            }
+            let m = cnf::lookup(model)
+                .ok_or_else(|| StoreError::invalid("model", "a known model", model))?;
+            // The cluster's auto-registration protocol, unless the model only speaks the other.
+            let wanted = protocol.unwrap_or_else(|| protocol_of(&s.autoreg_protocol));
+            let proto = if m.supports(wanted) {
+                wanted
+            } else if m.sip {
+                Protocol::Sip
+            } else {
+                Protocol::Sccp
+            };
+            let (start, end): (u128, u128) =
+                match (s.autoreg_dn_start.parse(), s.autoreg_dn_end.parse()) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    _ => {
+                        return Err(StoreError::invalid(
+                            "auto-registration DN range",
+                            "numeric start and end",
+                            format!("{}-{}", s.autoreg_dn_start, s.autoreg_dn_end),
+                        ))
+                    }
+                };
+            let width = s.autoreg_dn_start.len();
+            let mut used = HashSet::new();
+            {
+                let mut stmt = tx.prepare("SELECT dn FROM lines")?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    let dn: String = r.get(0)?;
+                    if let Ok(n) = dn.parse::<u128>() {
+                        used.insert(n);
+                    }
+                }
+            }
+            let dn_num = (start..=end).find(|n| !used.contains(n)).ok_or_else(|| {
+                StoreError::invalid(
+                    "auto-registration DN range",
+                    "a free directory number",
+                    format!("{start}-{end} all in use"),
+                )
+            })?;
+            let dn = format!("{dn_num:0width$}");
+            let mut nd = NewDevice::new(name, m.name, proto);
+            nd.device_pool = s.autoreg_pool.clone();
+            nd.lines = vec![LineAppearance {
+                dn: dn.clone(),
+                ..Default::default()
+            }];
+            let dev = canonical(&nd)?;
+            nd.description = format!("Auto {dn}");
+            let mut dev = Device {
+                description: nd.description.clone(),
+                ..dev
+            };
+            dev.revision = 1;
+            if exists(tx, "SELECT 1 FROM devices WHERE name = ?1", &dev.name)? {
+                return Err(StoreError::Duplicate {
+                    kind: "device",
+                    name: dev.name.clone(),
+                });
+            }
+            insert_line(
+                tx,
+                &Line {
+                    dn: dn.clone(),
+                    label: dn.clone(),
+                    display_name: dn.clone(),
+                    ..Default::default()
+                },
+            )?;
+            check_refs(tx, &dev, &[])?;
+            insert_device(tx, &dev)?;
+            Ok(dev)
+        })
+    }
+
+    fn import(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError> {
+        self.write(|tx| import_rows(tx, rows))
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.read(|tx| {
+            Ok(Snapshot {
+                devices: load_devices(tx)?,
+                lines: load_lines(tx)?,
+                pools: load_pools(tx)?,
+                groups: load_groups(tx)?,
+                nodes: load_nodes(tx)?,
+                date_time_groups: load_date_time_groups(tx)?,
+                model_loads: load_model_loads(tx)?,
+                settings: load_settings(tx)?,
+                dial_rules: load_dial_rules(tx)?,
+                rings: load_rings(tx)?,
+                dn_ranges: load_dn_ranges(tx)?,
+            })
+        })
+    }
+}
+
+fn devices_with_line(tx: &Transaction<'_>, dn: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = tx
+        .prepare_cached("SELECT DISTINCT device FROM device_lines WHERE dn = ?1 ORDER BY device")?;
+    let v = stmt
+        .query_map([dn], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(v)
+}
+
+/// Maps store field names to the CSV column that held the value.
+fn csv_field(field: &str) -> String {
+    if let Some(n) = field.strip_prefix("line ") {
+        if let Some(n) = n.strip_suffix(" label") {
+            return format!("LINE TEXT LABEL {n}");
+        }
+        if let Some(n) = n.strip_suffix(" display") {
+            return format!("DISPLAY {n}");
+        }
+        return format!("DIRECTORY NUMBER {n}");
+    }
+    if let Some(n) = field.strip_prefix("speed dial ") {
+        if let Some(n) = n.strip_suffix(" label") {
+            return format!("SPEED DIAL LABEL {n}");
+        }
+        return format!("SPEED DIAL NUMBER {n}");
+    }
+    match field {
+        "mac" | "device name" => "MAC ADDRESS".into(),
+        "model" => "DEVICE TYPE".into(),
+        "description" => "DESCRIPTION".into(),
+        "device pool" => "DEVICE POOL".into(),
+        "owner" => "USER ID".into(),
+        "lines" => "DIRECTORY NUMBER".into(),
+        other => other.to_string(),
+    }
+}
+
+fn import_rows(tx: &Transaction<'_>, rows: &[ImportRow]) -> Result<ImportReport, StoreError> {
+    let ranges = load_dn_ranges(tx)?;
+    let pools: HashSet<String> = load_pools(tx)?.into_iter().map(|p| p.name).collect();
+    let mut lines: HashMap<String, Line> = load_lines(tx)?
+        .into_iter()
+        .map(|l| (l.dn.clone(), l))
+        .collect();
+    let mut names: HashSet<String> = HashSet::new();
+    {
+        let mut stmt = tx.prepare("SELECT name FROM devices")?;
+        let mut r = stmt.query([])?;
+        while let Some(row) = r.next()? {
+            names.insert(row.get(0)?);
+        }
+    }
+    let mut report = ImportReport::default();
+    let mut changed_lines: HashSet<String> = HashSet::new();
+    let mut new_lines: Vec<String> = Vec::new();
+    let mut devices = Vec::with_capacity(rows.len());
+    for row in rows {
+        let at = |e: StoreError| -> StoreError {
+            let e = match e {
+                StoreError::Invalid {
+                    field,
+                    expected,
+                    found,
+                } => StoreError::Invalid {
+                    field: csv_field(&field),
+                    expected,
+                    found,
+                },
+                other => other,
+            };
+            e.at_row(row.row)
+        };
+        let mut dev = canonical(&row.device).map_err(at)?;
+        if !names.insert(dev.name.clone()) {
+            return Err(at(StoreError::invalid(
+                "MAC ADDRESS",
+                format!(
+                    "a device not yet in the database or earlier in the file ({} is a duplicate)",
+                    dev.name
+                ),
+                &row.device.name,
+            )));
+        }
+        if !pools.contains(&dev.device_pool) {
+            return Err(at(StoreError::invalid(
+                "DEVICE POOL",
+                "an existing device pool (see `pool list`)",
+                &dev.device_pool,
+            )));
+        }
+        for (i, app) in dev.lines.iter_mut().enumerate() {
+            validate::dn_in_ranges(&format!("line {}", i + 1), &app.dn, &ranges).map_err(at)?;
+            let auth = row.auth.get(i).cloned().flatten();
+            match lines.get_mut(&app.dn) {
+                None => {
+                    let (auth_user, auth_password) = auth.unwrap_or_default();
+                    let l = Line {
+                        dn: app.dn.clone(),
+                        label: std::mem::take(&mut app.label),
+                        display_name: std::mem::take(&mut app.display),
+                        auth_user,
+                        auth_password,
+                        voicemail: String::new(),
+                    };
+                    new_lines.push(l.dn.clone());
+                    lines.insert(l.dn.clone(), l);
+                }
+                Some(l) => {
+                    if app.label == l.label {
+                        app.label.clear();
+                    }
+                    if app.display == l.display_name {
+                        app.display.clear();
+                    }
+                    if let Some((u, p)) = auth {
+                        if u != l.auth_user || p != l.auth_password {
+                            l.auth_user = u;
+                            l.auth_password = p;
+                            changed_lines.insert(l.dn.clone());
+                        }
+                    }
+                }
+            }
+        }
+        devices.push(dev);
+    }
+    for dn in &new_lines {
+        if let Some(l) = lines.get(dn) {
+            validate::line(l)?;
+            insert_line(tx, l)?;
+        }
+    }
+    for dn in &changed_lines {
+        if let Some(l) = lines.get(dn) {
+            if !new_lines.contains(dn) {
+                write_line(tx, l)?;
+                report.lines_updated += 1;
+            }
+        }
+    }
+    for d in &devices {
+        insert_device(tx, d)?;
+        report.devices.push(d.name.clone());
+    }
+    report.devices_added = devices.len();
+    report.lines_added = new_lines.len();
+    Ok(report)
+}

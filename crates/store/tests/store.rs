@@ -1,0 +1,429 @@
+//! The SQLite store against its contract: migrations, validation errors that name the
+//! field, all-or-nothing CSV import, BAT round trip, auto-registration, no lost updates.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use store::*;
+
+fn db() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path().join("pb.db")).unwrap();
+    (dir, s)
+}
+
+fn line(dn: &str) -> Line {
+    Line {
+        dn: dn.into(),
+        label: format!("L{dn}"),
+        display_name: format!("User {dn}"),
+        ..Default::default()
+    }
+}
+
+fn app(dn: &str) -> LineAppearance {
+    LineAppearance {
+        dn: dn.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn migrations_run_once_and_seed_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pb.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 1);
+        s.add_line(&line("1000")).unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.lines().unwrap().len(), 1, "reopening keeps data");
+    assert_eq!(s.pools().unwrap()[0].name, DEFAULT_POOL);
+    assert_eq!(s.groups().unwrap()[0].name, DEFAULT_GROUP);
+    assert!(!s.dial_rules().unwrap().is_empty());
+}
+
+#[test]
+fn device_crud_canonicalises_names_and_models() {
+    let (_d, s) = db();
+    s.add_line(&line("1000")).unwrap();
+    let mut nd = NewDevice::new("00:1b:54:aa:bb:cc", "CP-7965G", Protocol::Sccp);
+    nd.lines = vec![app("1000")];
+    nd.speed_dials = vec![SpeedDial {
+        number: "4190".into(),
+        label: "Door".into(),
+    }];
+    let d = s.add_device(&nd).unwrap();
+    assert_eq!(d.name, "SEP001B54AABBCC");
+    assert_eq!(d.model, "Cisco 7965");
+    let got = s.device("sep001b54aabbcc").unwrap().unwrap();
+    assert_eq!(got, d);
+    let e = s
+        .edit_device(
+            "001B54AABBCC",
+            &DevicePatch {
+                description: Some("Lobby".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(e.description, "Lobby");
+    assert_eq!(e.revision, 2);
+    assert_eq!(e.lines, d.lines, "untouched fields stay");
+    assert_eq!(
+        s.devices_with_line("1000").unwrap(),
+        vec!["SEP001B54AABBCC"]
+    );
+    assert!(matches!(
+        s.remove_line("1000"),
+        Err(StoreError::InUse { .. })
+    ));
+    s.remove_device("SEP001B54AABBCC").unwrap();
+    assert!(s.device("SEP001B54AABBCC").unwrap().is_none());
+    s.remove_line("1000").unwrap();
+}
+
+#[test]
+fn bad_input_errors_name_the_field_and_expectation() {
+    let (_d, s) = db();
+    let err = |nd: &NewDevice| s.add_device(nd).unwrap_err().to_string();
+
+    let e = err(&NewDevice::new("SEP12345", "Cisco 7965", Protocol::Sccp));
+    assert!(e.contains("mac: expected a MAC address"), "{e}");
+
+    let e = err(&NewDevice::new(
+        "001B54AABBCC",
+        "Cisco 1234",
+        Protocol::Sccp,
+    ));
+    assert!(e.contains("model: expected a known model"), "{e}");
+
+    let e = err(&NewDevice::new(
+        "001B54AABBCC",
+        "Cisco 8851",
+        Protocol::Sccp,
+    ));
+    assert!(
+        e.contains("model: expected a protocol Cisco 8851 supports"),
+        "{e}"
+    );
+
+    let mut nd = NewDevice::new("001B54AABBCC", "Cisco 7965", Protocol::Sccp);
+    nd.lines = vec![app("1000")];
+    let e = err(&nd);
+    assert!(e.contains("line 1: expected an existing line"), "{e}");
+
+    s.set_dn_ranges(&[DnRange {
+        start: "2000".into(),
+        end: "2999".into(),
+    }])
+    .unwrap();
+    let e = s.add_line(&line("1000")).unwrap_err().to_string();
+    assert!(e.contains("inside a configured range (2000-2999)"), "{e}");
+
+    let mut nd = NewDevice::new("001B54AABBCC", "Cisco 7965", Protocol::Sccp);
+    nd.device_pool = "Nowhere".into();
+    let e = err(&nd);
+    assert!(
+        e.contains("device pool: expected an existing device pool"),
+        "{e}"
+    );
+
+    let nd = NewDevice::new("001B54AABBCC", "Cisco 7965", Protocol::Sccp);
+    s.add_device(&nd).unwrap();
+    let e = err(&NewDevice::new(
+        "SEP001b54aabbcc",
+        "Cisco 7965",
+        Protocol::Sccp,
+    ));
+    assert!(
+        e.contains("device \"SEP001B54AABBCC\" already exists"),
+        "{e}"
+    );
+
+    let mut nd = NewDevice::new("001B54AABBCD", "Cisco 7941", Protocol::Sccp);
+    s.add_line(&line("2001")).unwrap();
+    s.add_line(&line("2002")).unwrap();
+    s.add_line(&line("2003")).unwrap();
+    nd.lines = vec![app("2001"), app("2002"), app("2003")];
+    let e = err(&nd);
+    assert!(
+        e.contains("lines: expected at most 2 lines on a Cisco 7941"),
+        "{e}"
+    );
+}
+
+const CSV: &str = "\
+mac address,DESCRIPTION,Device Type,DEVICE PROTOCOL,DEVICE POOL,DIRECTORY NUMBER  1,DISPLAY  1,LINE TEXT LABEL  1,DIRECTORY NUMBER 2,DISPLAY 2,LINE TEXT LABEL 2,SPEED DIAL NUMBER 1,SPEED DIAL LABEL 1,LOCATION
+SEP001B54000001,Reception,Cisco 7965,SCCP,Default,4101,Reception,4101 Reception,4199,Shared,Shared line,4190,Front door,Hub_None
+001b54000002,Sales,CP-8851,SIP,Default,4102,Sales,4102 Sales,4199,Shared,Shared line,,,Hub_None
+001B54000003,,Cisco 7942,,,4103,\"Smith, Ann\",,,,,,,
+";
+
+#[test]
+fn bat_import_accepts_cucm_spellings_and_round_trips() {
+    let (_d, s) = db();
+    let parsed = bat::parse(CSV.as_bytes()).unwrap();
+    assert_eq!(parsed.ignored_columns, vec!["LOCATION"]);
+    let report = s.import(&parsed.rows).unwrap();
+    assert_eq!(report.devices_added, 3);
+    assert_eq!(report.lines_added, 4, "4101 4102 4103 and the shared 4199");
+    let d1 = s.device("SEP001B54000001").unwrap().unwrap();
+    assert_eq!(d1.lines[1].dn, "4199");
+    assert_eq!(d1.speed_dials[0].label, "Front door");
+    let d2 = s.device("SEP001B54000002").unwrap().unwrap();
+    assert_eq!(d2.protocol, Protocol::Sip);
+    assert_eq!(d2.model, "Cisco 8851");
+    let d3 = s.device("SEP001B54000003").unwrap().unwrap();
+    assert_eq!(
+        d3.protocol,
+        Protocol::Sccp,
+        "empty protocol defaults to SCCP"
+    );
+    assert_eq!(s.line("4103").unwrap().unwrap().display_name, "Smith, Ann");
+    s.edit_line(
+        "4102",
+        &LinePatch {
+            auth_password: Some("s3cret".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+
+    // export -> import into an empty database -> the same database.
+    let snap = s.snapshot().unwrap();
+    let mut out = Vec::new();
+    bat::export(&snap.devices, &snap.lines, true, &mut out).unwrap();
+    let (_d2, s2) = db();
+    s2.import(&bat::parse(out.as_slice()).unwrap().rows)
+        .unwrap();
+    let snap2 = s2.snapshot().unwrap();
+    assert_eq!(snap2.devices, snap.devices);
+    assert_eq!(snap2.lines, snap.lines);
+    let mut out2 = Vec::new();
+    bat::export(&snap2.devices, &snap2.lines, true, &mut out2).unwrap();
+    assert_eq!(
+        String::from_utf8(out2).unwrap(),
+        String::from_utf8(out).unwrap()
+    );
+}
+
+#[test]
+fn a_bad_row_names_row_and_column_and_leaves_the_database_untouched() {
+    let (_d, s) = db();
+    s.import(&bat::parse(CSV.as_bytes()).unwrap().rows).unwrap();
+    let before = s.snapshot().unwrap();
+
+    let bad_syntax = "MAC ADDRESS,DEVICE TYPE,DIRECTORY NUMBER 1\n001B54000010,Cisco 7965,5000\n001B54000011,Cisco 7965,50a0\n";
+    let e = bat::parse(bad_syntax.as_bytes()).unwrap_err().to_string();
+    assert!(
+        e.starts_with("row 3: DIRECTORY NUMBER 1: expected a directory number"),
+        "{e}"
+    );
+
+    let bad_mac = "MAC ADDRESS,DEVICE TYPE\n001B5400001,Cisco 7965\n";
+    let e = bat::parse(bad_mac.as_bytes()).unwrap_err().to_string();
+    assert!(
+        e.starts_with("row 2: MAC ADDRESS: expected a MAC address"),
+        "{e}"
+    );
+
+    let bad_model = "MAC ADDRESS,DEVICE TYPE\n001B54000010,Cisco 7966\n";
+    let e = bat::parse(bad_model.as_bytes()).unwrap_err().to_string();
+    assert!(
+        e.starts_with("row 2: DEVICE TYPE: expected a known model"),
+        "{e}"
+    );
+
+    let ragged = "MAC ADDRESS,DEVICE TYPE\n001B54000010,Cisco 7965,extra\n";
+    let e = bat::parse(ragged.as_bytes()).unwrap_err().to_string();
+    assert!(e.contains("row 2"), "{e}");
+
+    // Semantic errors are found while applying: the first rows are written, then rolled back.
+    let dup = "MAC ADDRESS,DEVICE TYPE,DIRECTORY NUMBER 1\n001B54000010,Cisco 7965,5000\n001B54000011,Cisco 7965,5001\nSEP001B54000001,Cisco 7965,5002\n";
+    let e = s
+        .import(&bat::parse(dup.as_bytes()).unwrap().rows)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("row 4: MAC ADDRESS: expected a device not yet in the database"),
+        "{e}"
+    );
+    assert_eq!(s.snapshot().unwrap(), before, "all or nothing");
+
+    let pool = "MAC ADDRESS,DEVICE TYPE,DEVICE POOL\n001B54000010,Cisco 7965,Default\n001B54000011,Cisco 7965,DP-Mars\n";
+    let e = s
+        .import(&bat::parse(pool.as_bytes()).unwrap().rows)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("row 3: DEVICE POOL: expected an existing device pool"),
+        "{e}"
+    );
+
+    s.set_dn_ranges(&[DnRange {
+        start: "4000".into(),
+        end: "4999".into(),
+    }])
+    .unwrap();
+    let before = s.snapshot().unwrap();
+    let range = "MAC ADDRESS,DEVICE TYPE,DIRECTORY NUMBER  1,DIRECTORY NUMBER  2\n001B54000010,Cisco 7965,4500,6000\n";
+    let e = s
+        .import(&bat::parse(range.as_bytes()).unwrap().rows)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "row 2: DIRECTORY NUMBER 2: expected a directory number inside a configured range"
+        ),
+        "{e}"
+    );
+    assert_eq!(s.snapshot().unwrap(), before);
+}
+
+#[test]
+fn auto_registration_hands_out_the_next_free_dn() {
+    let (_d, s) = db();
+    let e = s
+        .auto_register("SEP001B54000001", "CP-7965G", None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("auto-registration: expected enabled"), "{e}");
+    s.add_line(&line("3000")).unwrap();
+    let settings = Settings {
+        autoreg_enabled: true,
+        autoreg_dn_start: "3000".into(),
+        autoreg_dn_end: "3002".into(),
+        ..Settings::default()
+    };
+    s.put_settings(&settings).unwrap();
+    let d = s
+        .auto_register("SEP001B54000001", "CP-7965G", None)
+        .unwrap();
+    assert_eq!(d.lines[0].dn, "3001", "3000 is taken");
+    assert_eq!(d.protocol, Protocol::Sccp);
+    let d = s.auto_register("SEP001B54000002", "CP-8851", None).unwrap();
+    assert_eq!(d.lines[0].dn, "3002");
+    assert_eq!(d.protocol, Protocol::Sip, "SIP-only models get SIP");
+    let e = s
+        .auto_register("SEP001B54000003", "CP-7965G", None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("all in use"), "{e}");
+    assert!(s
+        .auto_register("SEP001B54000001", "CP-7965G", None)
+        .is_err());
+}
+
+#[test]
+fn concurrent_edits_from_two_connections_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pb.db");
+    let a = Arc::new(SqliteStore::open(&path).unwrap());
+    let b = Arc::new(SqliteStore::open(&path).unwrap());
+    a.add_device(&NewDevice::new(
+        "001B54000001",
+        "Cisco 7975",
+        Protocol::Sccp,
+    ))
+    .unwrap();
+    let per_thread = 20;
+    let handles: Vec<_> = [a.clone(), b.clone(), a.clone(), b.clone()]
+        .into_iter()
+        .enumerate()
+        .map(|(t, s)| {
+            std::thread::spawn(move || {
+                for i in 0..per_thread {
+                    s.edit_device(
+                        "SEP001B54000001",
+                        &DevicePatch {
+                            add_speed_dial: Some(SpeedDial {
+                                number: format!("{t}{i:02}"),
+                                label: format!("t{t} #{i}"),
+                            }),
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let d = b.device("SEP001B54000001").unwrap().unwrap();
+    assert_eq!(d.speed_dials.len(), 4 * per_thread);
+    assert_eq!(d.revision, 1 + 4 * per_thread as u64);
+
+    // An editor holding a stale copy is told so instead of overwriting.
+    let stale = DevicePatch {
+        description: Some("stale".into()),
+        expected_revision: Some(1),
+        ..Default::default()
+    };
+    assert!(matches!(
+        a.edit_device("SEP001B54000001", &stale),
+        Err(StoreError::Conflict { .. })
+    ));
+}
+
+#[test]
+fn pools_groups_nodes_and_loads() {
+    let (_d, s) = db();
+    s.put_node(&CmNode::new("pb-a", "192.0.2.21")).unwrap();
+    s.put_node(&CmNode::new("pb-b", "192.0.2.22")).unwrap();
+    s.put_group(&CmGroup {
+        name: "CMG-HQ".into(),
+        tftp_default: true,
+        members: vec!["pb-b".into(), "pb-a".into()],
+    })
+    .unwrap();
+    assert_eq!(
+        s.groups()
+            .unwrap()
+            .iter()
+            .find(|g| g.name == "CMG-HQ")
+            .unwrap()
+            .members,
+        vec!["pb-b", "pb-a"]
+    );
+    let e = s
+        .put_group(&CmGroup {
+            name: "X".into(),
+            tftp_default: true,
+            members: vec!["nope".into()],
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("member 1: expected an existing node"), "{e}");
+    s.put_pool(&DevicePool {
+        name: "DP-HQ".into(),
+        cm_group: "CMG-HQ".into(),
+        date_time_group: DEFAULT_DATETIME.into(),
+        user_locale: "English_United_States".into(),
+        network_locale: "United_States".into(),
+        connection_monitor_duration: 120,
+    })
+    .unwrap();
+    assert!(matches!(
+        s.remove_node("pb-a"),
+        Err(StoreError::InUse { .. })
+    ));
+    assert!(matches!(
+        s.remove_group("CMG-HQ"),
+        Err(StoreError::InUse { .. })
+    ));
+    s.set_model_load("CP-7965G", Protocol::Sccp, "SCCP45.9-4-2SR4-3S")
+        .unwrap();
+    assert_eq!(s.model_loads().unwrap()[0].model, "Cisco 7965");
+    s.set_model_load("7965", Protocol::Sccp, "").unwrap();
+    assert!(s.model_loads().unwrap().is_empty());
+    let e = s
+        .set_model_load("Cisco 8851", Protocol::Sccp, "x")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("model:"), "{e}");
+}
