@@ -433,7 +433,7 @@ impl Phone {
                     None => break None,
                 },
                 _ = tokio::time::sleep_until(wake) => {}
-                _ = stop.changed() => break None,
+                _ = stop_requested(stop) => break None,
             }
         };
         port.listen_discovery(false);
@@ -540,8 +540,8 @@ impl Phone {
                         continue;
                     }
                     let same = match (fv, tag) {
-                        (None, None) => true,
-                        (Some(0), None) => true,
+                        // Untagged and priority-tagged (VID 0) frames share the native VLAN.
+                        (None | Some(0), None | Some(0)) => true,
                         (Some(a), Some(b)) => a == b,
                         _ => false,
                     };
@@ -562,7 +562,7 @@ impl Phone {
                     }
                 }
                 _ = tokio::time::sleep_until(wake) => client.handle_timeout(Instant::now()),
-                _ = stop.changed() => break Err(("stopped", "stopped".into())),
+                _ = stop_requested(stop) => break Err(("stopped", "stopped".into())),
             }
         };
         let vc = String::from_utf8_lossy(m.vendor_class)
@@ -1062,6 +1062,19 @@ impl Phone {
             for e in self.report.journal_events() {
                 s.emit(e);
             }
+        }
+    }
+}
+
+/// Resolves once `stop` is true. A dropped sender means nobody will ever ask: never resolves
+/// (rather than spinning on a closed channel).
+pub(crate) async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 }

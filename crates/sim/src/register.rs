@@ -317,7 +317,7 @@ impl SccpReg {
                     }
                     self.session.handle_timeout(Instant::now());
                 }
-                _ = stop.changed() => {}
+                _ = crate::phone::stop_requested(stop) => {}
             }
         }
     }
@@ -374,7 +374,7 @@ impl SccpReg {
         self.apply_actions();
         // Give the Unregister a moment to leave; then drop every connection.
         let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
-        let mut never = watch::channel(false).1;
+        let (_keep, mut never) = watch::channel(false);
         let _ = self.next_event(&mut never, Some(deadline)).await;
         for i in 0..self.writers.len() {
             self.writers[i] = None;
@@ -870,7 +870,7 @@ impl SipReg {
                     let period = Duration::from_secs(u64::from(self.expires.max(10)) * 8 / 10);
                     self.refresh_at = tokio::time::Instant::now() + period;
                 }
-                _ = stop.changed() => {}
+                _ = crate::phone::stop_requested(stop) => {}
             }
         }
     }

@@ -154,7 +154,8 @@ async fn sccp_server(listen: Ipv4Addr, reset_once: bool) {
 }
 
 /// A SIP registrar: the sip crate's registrar core on UDP 5060 with one provisioned line.
-async fn sip_server(listen: Ipv4Addr, mac: mac::Mac) {
+async fn sip_server(listen: Ipv4Addr, mac: mac::Mac, notify_once: bool) {
+    let mut notified = std::collections::HashSet::new();
     let dir = sip::MemoryDirectory::new();
     dir.add_device(
         mac,
@@ -177,6 +178,24 @@ async fn sip_server(listen: Ipv4Addr, mac: mac::Mac) {
         if let Some(r) = out.response {
             let to = sip::response_target(&m, src);
             let _ = sock.send_to(&r.encode(), to).await;
+        }
+        for ev in out.events {
+            // Restart each device once after its first registration (service-control NOTIFY).
+            if let sip::RegEvent::Registered { device, .. } = ev {
+                if notify_once && notified.insert(device.clone()) {
+                    let local = SocketAddr::from((listen, 5060));
+                    let reqs = reg.service_control(
+                        &device,
+                        sip::ServiceAction::Restart,
+                        &sip::VersionStamps::default(),
+                        local,
+                        "t0k",
+                    );
+                    for r in reqs {
+                        let _ = sock.send_to(&r.message.encode(), r.to).await;
+                    }
+                }
+            }
         }
     }
 }
@@ -274,7 +293,7 @@ fn lab_with(files: &[(&str, String)], sip_mac: mac::Mac, reset_once: bool) -> La
             .build()
             .unwrap();
         rt.block_on(async move {
-            tokio::spawn(sip_server(srv, sip_mac));
+            tokio::spawn(sip_server(srv, sip_mac, reset_once));
             sccp_server(srv, reset_once).await
         });
     });
@@ -748,4 +767,60 @@ fn a_held_phone_obeys_a_restart_from_its_callmanager() {
     assert!(later.contains(&"re-registered"), "{later:?}");
     // The files step ran again after the restart.
     assert!(report.step(Step::Files).unwrap().start_ms > report.later[0].at_ms - 1.0);
+}
+
+#[test]
+fn a_held_sip_phone_obeys_a_service_control_notify() {
+    if !can_run() {
+        eprintln!("skipped: needs root, ip and dnsmasq");
+        return;
+    }
+    let net = 20 + (std::process::id() % 200) as u8;
+    let srv = Ipv4Addr::new(198, 18, net, 1);
+    let mac: mac::Mac = "02:1b:54:50:00:01".parse().unwrap();
+    let lab = lab_with(
+        &[(
+            &format!("{}.cnf.xml", mac.device_name()),
+            sip_config(srv, "s3cret"),
+        )],
+        mac,
+        true,
+    );
+    let ifn = lab.phone_if.clone();
+    let report = in_ns(&lab.phone_ns, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let opts = BootOptions {
+                static_vlan: Some(4095),
+                optional_files: false,
+                ..Default::default()
+            };
+            let env = Env::open(&ifn, &ifn, opts, None).unwrap();
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let spec = PhoneSpec {
+                mac,
+                model: Model::lookup("8865").unwrap(),
+                protocol: Protocol::Sip,
+            };
+            let t = tokio::spawn(run_phone(env, spec, stop_rx, None, None, true));
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            stop_tx.send(true).unwrap();
+            t.await.unwrap()
+        })
+    })
+    .join()
+    .unwrap();
+    eprint!("{}", report.render_text());
+    assert!(report.registered, "{}", report.render_text());
+    let later: Vec<&str> = report.later.iter().map(|l| l.what.as_str()).collect();
+    assert!(
+        later
+            .iter()
+            .any(|w| w.contains("service-control") && w.contains("action=restart")),
+        "{later:?}"
+    );
+    assert!(later.contains(&"re-registered"), "{later:?}");
 }
