@@ -65,6 +65,7 @@ fn main() {
             )
             .await;
             let s = storm.summary();
+            eprintln!("{}", env.raw.stats_line());
             let held = storm.counters.ok(Step::Registration);
             tokio::time::sleep(Duration::from_secs(1)).await;
             let stop = Instant::now();
@@ -75,6 +76,7 @@ fn main() {
     .join()
     .unwrap();
     let (summary, held, finals, stop_time) = out;
+    let _ = std::fs::copy(lab._dir.path().join("log"), "/tmp/netns_storm-dnsmasq.log");
     print!("{}", summary.render_text());
     println!(
         "held {held} registrations; {finals} phones unregistered in {:.2} s; total {:.2} s",

@@ -331,6 +331,7 @@ pub async fn run_storm(args: StormArgs) -> i32 {
     if !args.common.json {
         print!("{}", summary.render_text());
     }
+    eprintln!("{}", env.raw.stats_line());
     if args.hold_until_signal {
         eprintln!(
             "holding {} registrations until Ctrl-C / SIGTERM",

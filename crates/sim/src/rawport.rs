@@ -55,6 +55,8 @@ struct Subscribers {
 /// Counters of the shared receive path.
 #[derive(Debug, Default)]
 pub struct PortStats {
+    /// Frames the kernel dropped because the socket queue was full (PACKET_STATISTICS).
+    pub kernel_drops: AtomicU64,
     pub rx_frames: AtomicU64,
     pub rx_delivered: AtomicU64,
     /// Frames for no known phone.
@@ -167,9 +169,15 @@ impl RawPort {
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)?;
         let one: libc::c_int = 1;
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, &one)?;
-        let big: libc::c_int = 8 << 20;
-        let _ = setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &big);
-        let _ = setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &big);
+        // Every phone's broadcast replies land in this one socket: a storm needs a deep
+        // queue. The FORCE variants pass net.core.rmem_max (we have CAP_NET_ADMIN).
+        let big: libc::c_int = 64 << 20;
+        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &big).is_err() {
+            let _ = setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &big);
+        }
+        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &big).is_err() {
+            let _ = setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &big);
+        }
         // SAFETY: `fd` is an open descriptor owned by the AsyncFd from here on.
         let afd = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
         let port = Arc::new(RawPort {
@@ -192,6 +200,40 @@ impl RawPort {
 
     pub fn ifindex(&self) -> i32 {
         self.ifindex
+    }
+
+    /// One line of receive/send counters (kernel drops read and added up on each call).
+    pub fn stats_line(&self) -> String {
+        // SAFETY: tpacket_stats is plain data; getsockopt writes at most `len` bytes.
+        unsafe {
+            let mut st: libc::tpacket_stats = std::mem::zeroed();
+            let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+            if libc::getsockopt(
+                self.fd.get_ref().as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                &mut st as *mut libc::tpacket_stats as *mut libc::c_void,
+                &mut len,
+            ) == 0
+            {
+                self.stats
+                    .kernel_drops
+                    .fetch_add(u64::from(st.tp_drops), Ordering::Relaxed);
+            }
+        }
+        let s = &self.stats;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "raw port {}: rx {} (delivered {}, unclaimed {}, phone queue full {}, kernel drops {}), tx {} ({} errors)",
+            self.name,
+            g(&s.rx_frames),
+            g(&s.rx_delivered),
+            g(&s.rx_unclaimed),
+            g(&s.rx_queue_full),
+            g(&s.kernel_drops),
+            g(&s.tx_frames),
+            g(&s.tx_errors)
+        )
     }
 
     /// Registers a phone MAC; `queue` bounds its inbox.

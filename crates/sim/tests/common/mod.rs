@@ -299,6 +299,7 @@ pub fn lab_sized(
         .arg("--port=0")
         .arg("--user=root")
         .arg("--no-ping")
+        .arg("--dhcp-authoritative")
         .arg(format!("--interface={}", veth.if_b))
         .arg("--bind-interfaces")
         .arg(format!("--dhcp-range={range},1h"))
