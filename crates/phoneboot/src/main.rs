@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Run every service of the boot chain for one node.
     Serve(cmd::serve::Args),
+    /// Emulate Cisco IP phones: one phone's boot as a timeline, or a boot storm.
+    #[command(subcommand)]
+    Sim(SimCommand),
     /// Check a configuration file.
     #[command(subcommand)]
     Config(cmd::config::Command),
@@ -60,9 +63,30 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum SimCommand {
+    /// Boot one phone through the whole chain and print its timeline (exit 0 only when registered).
+    Boot(sim::cli::BootArgs),
+    /// Boot many phones (a range of MACs or a CSV, a mix of models) and summarise.
+    Storm(sim::cli::StormArgs),
+}
+
+#[derive(Subcommand)]
 enum DebugWhat {
     /// packets, events or adjacency
     Cdp(cmd::show::DebugArgs),
+}
+
+fn run_sim(c: SimCommand) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let code = runtime.block_on(async move {
+        match c {
+            SimCommand::Boot(a) => sim::cli::run_boot(a).await,
+            SimCommand::Storm(a) => sim::cli::run_storm(a).await,
+        }
+    });
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 fn main() -> ExitCode {
@@ -75,6 +99,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Config(c) => cmd::config::run(c),
+        Command::Sim(c) => run_sim(c),
         Command::Lab(c) => cmd::lab::run(c),
         Command::Admin(c) => cmd::admin::run(&cli.target, *c),
         Command::Reset { device } => cmd::admin::reset(&cli.target, &device, "reset"),
