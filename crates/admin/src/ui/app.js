@@ -37,7 +37,7 @@ async function api(method, path, body, raw) {
     else { headers["Content-Type"] = "application/json"; payload = JSON.stringify(body); }
   }
   const res = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
-  if (res.status === 401) { showLogin(); throw { error: { code: "unauthenticated", message: "Please sign in again." } }; }
+  if (res.status === 401 && path !== "/api/login" && path !== "/api/me/password") { showLogin(); throw { error: { code: "unauthenticated", message: "Please sign in again." } }; }
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = text; }

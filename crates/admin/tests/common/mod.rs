@@ -50,12 +50,37 @@ pub fn http(
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).unwrap();
     s.write_all(body).unwrap();
+    // Read until the headers end, then Content-Length bytes (or to EOF without one): some
+    // servers (chromedriver) keep the connection open despite `Connection: close`.
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header end");
+    let mut buf = [0u8; 16384];
+    let split = loop {
+        if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed before the headers ended");
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head_lc = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let len = head_lc
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    match len {
+        Some(len) => {
+            while raw.len() < split + 4 + len {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                raw.extend_from_slice(&buf[..n]);
+            }
+        }
+        None => {
+            let _ = s.read_to_end(&mut raw);
+        }
+    }
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut body = raw[split + 4..].to_vec();
     let mut lines = head.split("\r\n");
