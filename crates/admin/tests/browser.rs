@@ -3,6 +3,8 @@
 //! registered when RIS says so, open its page with the boot diagnosis, reset it. Screenshots
 //! of the main pages go to `<target>/screenshots/`.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -44,7 +46,9 @@ impl Drop for Driver {
         let marker = self._profile.path().display().to_string();
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for e in dir.flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
                 let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
                 if String::from_utf8_lossy(&cmd).contains(&marker) {
                     let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
