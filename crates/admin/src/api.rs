@@ -330,6 +330,7 @@ pub(crate) fn routes(app: Arc<App>) -> Router {
         .route("/api/registrations", get(registrations))
         .route("/api/journal", get(journal_phones))
         .route("/api/journal/stream", get(journal_stream))
+        .route("/api/journal/recent", get(journal_recent))
         .route("/api/journal/{phone}", get(journal_phone))
         .route("/api/live", get(live))
         .route("/api/openapi.json", get(openapi))
@@ -918,6 +919,13 @@ async fn journal_phone(
         "trace": bootlog::render_trace(mac, &timeline),
         "events": recent,
     })))
+}
+
+/// The most recent events of every phone (newest last), to fill a live view before the stream.
+async fn journal_recent(State(app): State<Arc<App>>, _r: Reader) -> Json<Vec<journal::Event>> {
+    let all = app.events.recent();
+    let skip = all.len().saturating_sub(200);
+    Json(all.into_iter().skip(skip).collect())
 }
 
 #[derive(Deserialize)]

@@ -407,6 +407,16 @@ fn add_a_phone_see_it_register_and_reset_it() {
     // The other pages render their data.
     d.go(&format!("{base}/#/live"));
     d.wait_text(".tile.registered .n", "1");
+    // The feed shows the past, then a new phone arrives live over SSE.
+    d.wait_text("#feed", "dhcp ack");
+    let other: journal::Mac = "00:1b:54:00:00:42".parse().unwrap();
+    h.bus.emit(Event::server(
+        SystemTime::now(),
+        other,
+        EventKind::DhcpDiscover { vendor_class: None },
+    ));
+    d.wait_text("#feed", "00:1b:54:00:00:42 dhcp discover");
+    d.wait_text(".tile[data-step=dhcp] .n", "1");
     d.screenshot("live");
     d.go(&format!("{base}/#/neighbours"));
     d.wait_text("#main", "Cisco IP Phone 7841");

@@ -373,19 +373,19 @@ async function pageLive(main) {
     $("#tiles").innerHTML = order.map((k) => `<div class="tile ${k}" data-step="${k}"><div class="n">${l.counts[k] || 0}</div><div class="l">${esc(label[k])}</div></div>`).join("");
     $("#booting").innerHTML = l.booting.length ? `<table><thead><tr><th>Device</th><th>Step</th><th>Last event</th></tr></thead><tbody>${l.booting.map((b) => `<tr><td class="mono"><a href="#/phone/${esc(b.device)}">${esc(b.device)}</a></td><td><span class="pill in_progress">${esc(STEP_NAMES[b.step])}</span></td><td>${esc(ago(b.last_event))}</td></tr>`).join("")}</tbody></table>` : `<div class="muted">No phone is booting.</div>`;
   };
-  await load();
-  S.timer = setInterval(load, 3000);
-  S.es = new EventSource("/api/journal/stream");
-  S.es.addEventListener("boot", (m) => {
-    const e = JSON.parse(m.data);
+  const show = (e) => {
     const feed = $("#feed");
     if (!feed) return;
     const div = document.createElement("div");
-    div.innerHTML = `<span class="muted mono">${esc(when(e.at).slice(11))}</span> <a class="mono" href="#/phone/SEP${esc(e.mac.replace(/:/g, "").toUpperCase())}">${esc(e.mac)}</a> ${esc(e.kind.replace(/_/g, " "))}${e.name ? " " + esc(e.name) : ""}${e.ip ? " " + esc(e.ip) : ""}`;
+    div.innerHTML = `<span class="muted mono">${esc(when(e.at).slice(11))}</span> <a class="mono" href="#/phone/SEP${esc(e.mac.replace(/:/g, "").toUpperCase())}">${esc(e.mac)}</a> ${esc(e.kind.replace(/_/g, " "))}${e.name ? " " + esc(e.name) : ""}${e.ip ? " " + esc(e.ip) : ""}${e.port ? " on " + esc(e.port) : ""}`;
     feed.prepend(div);
     while (feed.children.length > 200) feed.lastChild.remove();
-    load().catch(() => {});
-  });
+  };
+  await load();
+  (await api("GET", "/api/journal/recent")).forEach(show);
+  S.timer = setInterval(load, 3000);
+  S.es = new EventSource("/api/journal/stream");
+  S.es.addEventListener("boot", (m) => { show(JSON.parse(m.data)); load().catch(() => {}); });
 }
 
 // ---------------------------------------------------------------------------------------
