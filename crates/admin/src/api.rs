@@ -160,6 +160,11 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
             let text = std::error::Error::source(&e)
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| e.body_text());
+            // serde's position suffix means nothing to an operator.
+            let text = match text.rfind(" at line ") {
+                Some(i) if text[i..].contains(" column ") => text[..i].to_string(),
+                _ => text,
+            };
             let (field, msg) = match text.split_once(": ") {
                 Some((f, m)) if !f.contains(' ') && f != "." => (f.to_string(), m.to_string()),
                 _ => (

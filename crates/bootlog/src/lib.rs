@@ -35,6 +35,23 @@ pub enum BootLogError {
     Json(#[from] serde_json::Error),
 }
 
+/// Why `trace` could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("{0:?} is neither a MAC address nor a SEP device name")]
+    BadPhone(String),
+    #[error(transparent)]
+    Log(#[from] BootLogError),
+}
+
+/// A MAC in any notation, or a `SEP<MAC>` device name.
+pub fn parse_phone(s: &str) -> Result<Mac, TraceError> {
+    let t = s.trim();
+    t.parse::<Mac>()
+        .or_else(|_| Mac::from_device_name(t))
+        .map_err(|_| TraceError::BadPhone(s.to_string()))
+}
+
 /// How much the journal keeps.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -350,6 +367,14 @@ impl BootLog {
             });
         }
         Ok(out)
+    }
+
+    /// `phoneboot phone trace <MAC|SEP name>`: the phone's last boot as a diagnosed timeline.
+    /// `ctx` carries what the device database knows (provisioned, auto-registration).
+    pub fn trace(&self, phone: &str, ctx: &Context) -> Result<String, TraceError> {
+        let mac = parse_phone(phone)?;
+        let boot = self.last_boot(mac)?;
+        Ok(render_trace(mac, &diagnose(&boot, ctx)))
     }
 
     /// Events the background writer had to drop because it fell behind.

@@ -321,3 +321,19 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn trace_by_sep_name_or_mac() {
+    let log = BootLog::in_memory(Limits::default()).unwrap();
+    log.record_all(&full_boot(0)).unwrap();
+    let a = log.trace("SEP001B54AABBCC", &ctx_at(100)).unwrap();
+    let b = log.trace("001b.54aa.bbcc", &ctx_at(100)).unwrap();
+    assert_eq!(a, b);
+    assert!(a.contains("verdict: REGISTERED"), "{a}");
+    assert!(matches!(
+        log.trace("SEPXYZ", &ctx_at(0)),
+        Err(TraceError::BadPhone(_))
+    ));
+    let none = log.trace("00:00:00:00:00:01", &ctx_at(0)).unwrap();
+    assert!(none.contains("nothing heard from this phone yet"), "{none}");
+}
