@@ -128,9 +128,15 @@ pub struct UserInfo {
 pub struct AuthStore {
     conn: Mutex<Connection>,
     sessions: Mutex<HashMap<String, Session>>,
+    /// Failed logins per user name: (count, last failure), to slow password guessing.
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
     opts: AuthOptions,
     argon: Argon2<'static>,
 }
+
+/// After this many failed logins in a row a user name is locked for [`LOCKOUT`].
+const MAX_FAILURES: u32 = 5;
+const LOCKOUT: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for AuthStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -206,6 +212,7 @@ impl AuthStore {
         Ok(AuthStore {
             conn: Mutex::new(conn),
             sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
             opts,
             argon: Argon2::default(),
         })
@@ -359,7 +366,33 @@ impl AuthStore {
 
     /// Logs in: a new session, or `None` for a wrong user or password.
     pub fn login(&self, user: &str, password: &str) -> Option<NewSession> {
-        let (role, must_change) = self.verify(user, password)?;
+        self.login_at(user, password, Instant::now())
+    }
+
+    pub(crate) fn login_at(&self, user: &str, password: &str, now: Instant) -> Option<NewSession> {
+        {
+            let f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((n, last)) = f.get(user) {
+                if *n >= MAX_FAILURES && now.saturating_duration_since(*last) < LOCKOUT {
+                    tracing::warn!(user, "login refused: too many failures");
+                    return None;
+                }
+            }
+        }
+        let Some((role, must_change)) = self.verify(user, password) else {
+            let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            if f.len() > 10_000 {
+                f.clear();
+            }
+            let e = f.entry(user.to_string()).or_insert((0, now));
+            *e = (e.0 + 1, now);
+            tracing::warn!(user, failures = e.0, "login failed");
+            return None;
+        };
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(user);
         let id = random_token(24);
         let csrf = random_token(16);
         let now = Instant::now();
@@ -511,6 +544,22 @@ mod tests {
                 .role,
             Role::Admin
         );
+    }
+
+    #[test]
+    fn repeated_failures_lock_the_user_name_for_a_while() {
+        let a = AuthStore::in_memory(AuthOptions::default()).unwrap();
+        a.ensure_admin(Some("configured-password")).unwrap();
+        let t0 = Instant::now();
+        for _ in 0..MAX_FAILURES {
+            assert!(a.login_at("admin", "guess-guess", t0).is_none());
+        }
+        assert!(
+            a.login_at("admin", "configured-password", t0).is_none(),
+            "locked"
+        );
+        let later = t0 + LOCKOUT + Duration::from_secs(1);
+        assert!(a.login_at("admin", "configured-password", later).is_some());
     }
 
     #[test]
