@@ -227,6 +227,16 @@ pub static MODELS: &[ModelInfo] = &[
         Some("SIP75.9-4-2SR3-1S"),
         8
     ),
+    // Device-type ids of 7811/8845/8865 follow CUCM's TypeModel table as we recall it
+    // [unverified]; phones do not send them over SIP, so only the admin API shows them.
+    model!(
+        "7811",
+        Sip7800,
+        36213,
+        NONE,
+        Some("sip78xx.14-2-1-0001-14"),
+        1
+    ),
     model!(
         "7821",
         Sip7800,
@@ -260,6 +270,14 @@ pub static MODELS: &[ModelInfo] = &[
         5
     ),
     model!(
+        "8845",
+        Sip8800,
+        36224,
+        NONE,
+        Some("sip8845_65.14-2-1-0001-14"),
+        5
+    ),
+    model!(
         "8851",
         Sip8800,
         684,
@@ -273,6 +291,14 @@ pub static MODELS: &[ModelInfo] = &[
         685,
         NONE,
         Some("sip88xx.14-2-1-0001-14"),
+        5
+    ),
+    model!(
+        "8865",
+        Sip8800,
+        36225,
+        NONE,
+        Some("sip8845_65.14-2-1-0001-14"),
         5
     ),
     model!("8961", Sip8900, 540, NONE, Some("sip8961.9-4-2SR4-3"), 5),
