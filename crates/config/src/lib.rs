@@ -95,6 +95,7 @@ pub struct Discovery {
     pub timer_secs: u8,
     pub holdtime_secs: u8,
     pub power_budget_mw: u32,
+    pub max_neighbours_per_port: usize,
     pub interfaces: Vec<DiscoveryInterface>,
 }
 
@@ -416,6 +417,13 @@ impl Validator {
                 370_000,
                 10_000.0,
             ),
+            max_neighbours_per_port: self.int(
+                "discovery.max_neighbours_per_port",
+                d.max_neighbours_per_port,
+                64,
+                1,
+                1_000_000,
+            ),
             interfaces,
         }
     }
@@ -643,8 +651,12 @@ pub struct LabParams<'a> {
 /// Renders a server configuration for a lab (voice VLAN, DHCP pool, TFTP and CallManager =
 /// the server's address, auto-registration on).
 pub fn lab_config(p: &LabParams<'_>) -> String {
-    let net = p.voice_subnet.network().octets();
-    let host = |last: u8| Ipv4Addr::new(net[0], net[1], net[2], last);
+    // The pool: from 256 addresses above the server's to the end of the subnet (less the
+    // broadcast address), so a /16 holds tens of thousands of phones.
+    let base = u32::from(p.server_address);
+    let last_host = u32::from(p.voice_subnet.network()) | !u32::from(p.voice_subnet.mask());
+    let first = Ipv4Addr::from(base.saturating_add(256).min(last_host - 1));
+    let last = Ipv4Addr::from(last_host - 1);
     let mut s = format!(
         r#"# Written by `phoneboot lab up`: a server for this lab's voice VLAN.
 [node]
@@ -662,6 +674,10 @@ run = true
 lldp = true
 timer = 60
 holdtime = 180
+# One lab phone port carries every emulated phone of a storm.
+max_neighbours_per_port = 200000
+# The lab's switch has PoE for a storm of phones, not for one 48-port switch.
+power_budget_watts = 10000
 "#,
         addr = p.server_address,
         db = p.database.display(),
@@ -716,8 +732,8 @@ sip_port = 5060
 "#,
         ifname = p.server_interface,
         subnet = p.voice_subnet,
-        first = host(10),
-        last = host(250),
+        first = first,
+        last = last,
         addr = p.server_address,
     ));
     s
@@ -815,7 +831,7 @@ x = 1
     fn lab_config_is_valid() {
         let text = lab_config(&LabParams {
             server_address: Ipv4Addr::new(198, 18, 100, 1),
-            voice_subnet: "198.18.100.0/24".parse().unwrap(),
+            voice_subnet: "198.18.0.0/16".parse().unwrap(),
             voice_vlan: 100,
             database: Path::new("/tmp/x.db"),
             tftp_root: Path::new("/tmp/tftp"),
@@ -827,6 +843,7 @@ x = 1
         let cfg = Config::parse(&text).unwrap();
         assert!(cfg.autoregistration.enabled);
         assert_eq!(cfg.discovery.interfaces[0].netns.as_deref(), Some("lab-sw"));
-        assert_eq!(cfg.dhcp.pools[0].range.0, Ipv4Addr::new(198, 18, 100, 10));
+        assert_eq!(cfg.dhcp.pools[0].range.0, Ipv4Addr::new(198, 18, 101, 1));
+        assert_eq!(cfg.dhcp.pools[0].range.1, Ipv4Addr::new(198, 18, 255, 254));
     }
 }

@@ -43,6 +43,8 @@ pub struct Discovery {
     pub timer: Option<i64>,
     pub holdtime: Option<i64>,
     pub power_budget_watts: Option<f64>,
+    /// Neighbours kept per port (a lab port carrying an emulated storm needs many).
+    pub max_neighbours_per_port: Option<i64>,
     #[serde(default)]
     pub interface: Vec<DiscoveryInterface>,
 }

@@ -150,6 +150,9 @@ pub struct SwitchConfig {
     pub lldp_holdtime_secs: u16,
     /// LLDP-MED fast start: PDUs sent 1 s apart when a MED endpoint appears (1-10).
     pub lldp_fast_start: u8,
+    /// Most neighbours kept per port: a real phone port has one or two, so a flood of
+    /// forged device ids is capped; a lab port that carries a whole emulated storm needs more.
+    pub max_neighbours_per_port: usize,
     pub interfaces: Vec<InterfaceConfig>,
 }
 
@@ -169,6 +172,7 @@ impl Default for SwitchConfig {
             lldp_timer_secs: 30,
             lldp_holdtime_secs: 120,
             lldp_fast_start: 3,
+            max_neighbours_per_port: crate::neighbors::MAX_PER_PORT,
             interfaces: Vec::new(),
         }
     }

@@ -77,9 +77,16 @@ pub struct NeighbourView {
 }
 
 /// All neighbours, in arrival order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NeighbourTable {
     entries: Vec<Entry>,
+    per_port_limit: usize,
+}
+
+impl Default for NeighbourTable {
+    fn default() -> Self {
+        NeighbourTable::with_limit(MAX_PER_PORT)
+    }
 }
 
 /// What an update did to the table.
@@ -92,10 +99,18 @@ pub enum Update {
     Full,
 }
 
-/// Most neighbours kept per port (a phone port has one or two; a hub a few).
+/// Default for the most neighbours kept per port (a phone port has one or two; a hub a few).
 pub const MAX_PER_PORT: usize = 64;
 
 impl NeighbourTable {
+    /// A table that keeps at most `per_port_limit` neighbours on each port.
+    pub fn with_limit(per_port_limit: usize) -> Self {
+        NeighbourTable {
+            entries: Vec::new(),
+            per_port_limit: per_port_limit.max(1),
+        }
+    }
+
     /// Inserts or refreshes the entry (same port, protocol and device id). A holdtime of 0
     /// removes it (the sender is going away).
     pub fn update(&mut self, port_index: usize, info: NeighbourInfo, now: Instant) -> Update {
@@ -119,7 +134,7 @@ impl NeighbourTable {
                 e.expires = expires;
                 Update::Refreshed
             }
-            None if self.on_port(port_index).count() >= MAX_PER_PORT => Update::Full,
+            None if self.on_port(port_index).count() >= self.per_port_limit => Update::Full,
             None => {
                 self.entries.push(Entry {
                     info,

@@ -177,6 +177,7 @@ impl SwitchAgent {
         now: Instant,
     ) -> Result<Self, crate::ConfigError> {
         cfg.validate()?;
+        let neighbour_limit = cfg.max_neighbours_per_port;
         let ports: Vec<Port> = cfg
             .interfaces
             .iter()
@@ -201,7 +202,7 @@ impl SwitchAgent {
         let mut agent = SwitchAgent {
             cfg,
             ports,
-            table: NeighbourTable::default(),
+            table: NeighbourTable::with_limit(neighbour_limit),
             budget,
             counters: Counters::default(),
             outbox: VecDeque::new(),

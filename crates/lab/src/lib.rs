@@ -3,8 +3,8 @@
 //! ```text
 //!   N-ph (phones)                  N-sw (switch: Open vSwitch, userspace datapath)     N-srv (server)
 //!   phone0 ---- veth ---- sw-ph0   [trunk: VLAN 1 untagged + voice VLAN tagged]
-//!   voice0 ---- veth ---- sw-vo0   [access: voice VLAN]          sw-srv0 ---- veth ---- srv0  198.18.100.1/24
-//!   data0  ---- veth ---- sw-da0   [access: VLAN 1]              sw-srv1 ---- veth ---- srv1  198.18.1.1/24
+//!   voice0 ---- veth ---- sw-vo0   [access: voice VLAN]          sw-srv0 ---- veth ---- srv0  198.18.100.1/16
+//!   data0  ---- veth ---- sw-da0   [access: VLAN 1]              sw-srv1 ---- veth ---- srv1  198.19.1.1/24
 //! ```
 //!
 //! The kernel of these machines has no 802.1Q module and no VLAN-filtering bridge, so the
@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize};
 /// The voice VLAN subnet's server address.
 pub const SERVER_VOICE_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 1);
 /// The data VLAN subnet's server address.
-pub const SERVER_DATA_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+pub const SERVER_DATA_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
+/// The voice VLAN's prefix length: a /16, so that a storm of tens of thousands of phones fits.
+pub const VOICE_PREFIX: u8 = 16;
 
 /// What went wrong building, inspecting or removing a lab.
 #[derive(Debug, thiserror::Error)]
@@ -317,7 +319,7 @@ impl Lab {
                 &srv,
                 "addr",
                 "add",
-                &format!("{SERVER_VOICE_IP}/24"),
+                &format!("{SERVER_VOICE_IP}/{VOICE_PREFIX}"),
                 "dev",
                 "srv0",
             ],
@@ -357,7 +359,7 @@ impl Lab {
             server_address: SERVER_VOICE_IP,
             voice_subnet: config::Ipv4Net {
                 addr: SERVER_VOICE_IP,
-                prefix: 24,
+                prefix: VOICE_PREFIX,
             },
             voice_vlan,
             database: &self.database_path(),

@@ -94,7 +94,7 @@ fn lab_serve_answers_on_the_host_and_down_stops_it() {
     let out = run(&[
         "lab", "exec", "server", "--", "ip", "-br", "addr", "show", "srv0",
     ]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("198.18.100.1/24"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("198.18.100.1/16"));
     let out = run(&["lab", "exec", "phones", "--", "sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3));
     let pid = v["server_pid"].as_u64().unwrap();

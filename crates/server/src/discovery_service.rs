@@ -18,6 +18,7 @@ pub fn spawn(cfg: &config::Config, sink: SharedSink) -> io::Result<SwitchHandle>
         address: Some(cfg.node.address),
         power_budget_mw: d.power_budget_mw,
         lldp: d.lldp,
+        max_neighbours_per_port: d.max_neighbours_per_port,
         interfaces: d
             .interfaces
             .iter()

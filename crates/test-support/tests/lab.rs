@@ -91,7 +91,7 @@ fn lab_separates_vlans_carries_tcp_and_cleans_up() {
         .iter()
         .find(|i| i.name == "srv0")
         .expect("srv0 listed");
-    assert_eq!(srv0.addresses, vec!["198.18.100.1/24".to_string()]);
+    assert_eq!(srv0.addresses, vec!["198.18.100.1/16".to_string()]);
     assert!(lab.config_path().exists());
     config_is_valid(&lab);
 
@@ -155,7 +155,7 @@ fn lab_separates_vlans_carries_tcp_and_cleans_up() {
             &lab.netns(Host::Phones),
             "addr",
             "add",
-            "198.18.100.77/24",
+            "198.18.100.77/16",
             "dev",
             "voice0"
         ])
