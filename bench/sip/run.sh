@@ -13,14 +13,18 @@
 # AoR: both servers look the same key up (phoneboot: the in-memory directory gives every
 # line that identity; Kamailio: htable key or db_text row).
 #
+# SIPp's socket buffer is raised (-buff_size, default 64 KiB in SIPp) for both servers: with
+# 200 transactions in flight on a loaded 2-CPU machine, SIPp's own receive queue overflowed
+# and the resulting 500 ms retransmission stalls, not the servers, set the rate.
+#
 # Cases (CASES): phoneboot, kamailio-authht (password from an in-memory htable +
 # pv_auth_check), kamailio-authdb (auth_db over db_text, NUSERS rows). usrloc in memory.
 #
 # usage: bench/sip/run.sh      env: REPS=3 NUSERS=10000 PASSES=10 LIMIT=200 KAM_CHILDREN=2
-#        PB_WORKERS=2 CASES="phoneboot kamailio-authht kamailio-authdb" MAX_SECONDS=1500
+#        PB_WORKERS=2 SIPP_BUF=4194304 CASES="phoneboot kamailio-authht kamailio-authdb" MAX_SECONDS=1500
 set -euo pipefail
 REPS=${REPS:-3}; NUSERS=${NUSERS:-10000}; PASSES=${PASSES:-10}; LIMIT=${LIMIT:-200}
-KAM_CHILDREN=${KAM_CHILDREN:-2}; PB_WORKERS=${PB_WORKERS:-2}
+KAM_CHILDREN=${KAM_CHILDREN:-2}; PB_WORKERS=${PB_WORKERS:-2}; SIPP_BUF=${SIPP_BUF:-4194304}
 CASES=${CASES:-"phoneboot kamailio-authht kamailio-authdb"}; MAX_SECONDS=${MAX_SECONDS:-1500}
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/../.." && pwd)
 TAG=pbs$$; NS_SRV=$TAG-srv; NS_CLI=$TAG-cli; VS=${TAG}s; VC=${TAG}c
@@ -180,6 +184,7 @@ stop_server() {
   for _ in $(seq 50); do [ -z "$(cat "$CG/cgroup.procs")" ] && break; sleep 0.1; done
   SERVER_PID=""
 }
+rcvbuf_errors() { ip netns exec "$1" awk '/^Udp:/{if(h){print $6; exit}else h=1}' /proc/net/snmp; }
 median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(f"{statistics.median(v):.0f} (min {min(v):.0f}, max {max(v):.0f}, n={len(v)})")' "$@"; }
 med() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 
@@ -190,15 +195,16 @@ declare -A RATES PERCPU
 for rep in $(seq "$REPS"); do
   for CASE in $CASES; do   # interleaved, so drift on this shared machine hits every case alike
     start_server "$CASE"
-    c0=$(server_cpu)
+    c0=$(server_cpu); s0=$(rcvbuf_errors "$NS_SRV"); k0=$(rcvbuf_errors "$NS_CLI")
     TIMEFORMAT="%R %U %S"
     t=$( { time ip netns exec "$NS_CLI" timeout 120 sipp $SRV_IP:5060 -sf "$HERE/register_auth.xml" \
              -inf "$WORK/users.csv" -au u100000 -ap pw100000 -nd -i $CLI_IP -p 5070 -t u1 \
-             -r 100000 -rp 1000 -l "$LIMIT" -m "$TOTAL" -timeout 90s -nostdin \
+             -r 100000 -rp 1000 -l "$LIMIT" -m "$TOTAL" -timeout 90s -nostdin -buff_size "$SIPP_BUF" \
              -trace_stat -stf "$WORK/stat-$CASE-$rep.csv" -fd 1 \
              -trace_err -error_file "$WORK/err-$CASE-$rep.log" \
              >"$WORK/sipp-$CASE-$rep.out" 2>&1 || echo "sipp rc=$?" >&2; } 2>&1 )
     c1=$(server_cpu)
+    s1=$(rcvbuf_errors "$NS_SRV"); k1=$(rcvbuf_errors "$NS_CLI")
     stop_server
     read -r wall _ _ <<<"$(echo "$t" | tail -1)"
     read -r ok failed retr <<<"$(python3 - "$WORK/stat-$CASE-$rep.csv" <<'PY'
@@ -212,7 +218,7 @@ PY
     cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')
     rate=$(awk -v o="$ok" -v w="$wall" 'BEGIN{printf "%.0f", o/w}')
     pc=$(awk -v o="$ok" -v c="$cpu" 'BEGIN{ if (c>0) printf "%.0f", o/c; else print 0 }')
-    echo "case=$CASE rep=$rep ok=$ok failed=$failed retrans=$retr wall=${wall}s rate=${rate}/s server_cpu=${cpu}s per_server_cpu_s=$pc"
+    echo "case=$CASE rep=$rep ok=$ok failed=$failed retrans=$retr wall=${wall}s rate=${rate}/s server_cpu=${cpu}s per_server_cpu_s=$pc udp_rcvbuf_drops(server/sipp)=$((s1 - s0))/$((k1 - k0))"
     RATES[$CASE]="${RATES[$CASE]:-} $rate"; PERCPU[$CASE]="${PERCPU[$CASE]:-} $pc"
   done
 done

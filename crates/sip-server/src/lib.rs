@@ -37,6 +37,9 @@ pub struct SipServerConfig {
     /// Tasks receiving on the UDP socket concurrently (parse and encode run in parallel;
     /// the registrar state is behind one short-held lock).
     pub udp_tasks: usize,
+    /// Requested UDP receive/send buffer (a boot storm arrives in bursts); the kernel caps
+    /// it at net.core.rmem_max / wmem_max.
+    pub udp_buffer_bytes: usize,
     /// Our address as phones reach it (Via/Contact of NOTIFYs); default: `bind`, or the
     /// local address of the flow when `bind` is unspecified.
     pub advertised: Option<SocketAddr>,
@@ -68,6 +71,7 @@ impl Default for SipServerConfig {
             udp: true,
             tcp: true,
             udp_tasks: 2,
+            udp_buffer_bytes: 4 << 20,
             advertised: None,
             node: "phoneboot".into(),
             registrar: RegistrarConfig::default(),
@@ -182,6 +186,17 @@ pub enum NotifyError {
     NotRegistered(String),
 }
 
+fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol as SockProto, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(SockProto::UDP))?;
+    // Best effort: a smaller buffer than asked is not fatal.
+    let _ = sock.set_recv_buffer_size(buffer);
+    let _ = sock.set_send_buffer_size(buffer);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    UdpSocket::from_std(sock.into())
+}
+
 /// Binds the sockets and starts the service.
 pub async fn spawn(
     cfg: SipServerConfig,
@@ -193,12 +208,10 @@ pub async fn spawn(
     let secret = cfg.nonce_secret.unwrap_or_else(rand::random);
     let registrar = Registrar::new(cfg.registrar.clone(), secret)?;
     let (udp, udp_addr) = if cfg.udp {
-        let s = UdpSocket::bind(cfg.bind)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: cfg.bind,
-                source,
-            })?;
+        let s = bind_udp(cfg.bind, cfg.udp_buffer_bytes).map_err(|source| ServerError::Bind {
+            addr: cfg.bind,
+            source,
+        })?;
         let a = s.local_addr().map_err(|source| ServerError::Bind {
             addr: cfg.bind,
             source,
