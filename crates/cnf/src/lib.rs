@@ -7,14 +7,14 @@
 //! `shared/reference/examples/` (see `tests/golden.rs`).
 //!
 //! Every document that carries a `<versionStamp>` gets a stamp derived from its own content
-//! (FNV-1a, 16 hex digits): it changes exactly when the content changes and is the same after
+//! ([`content_hash`], 16 hex digits): it changes exactly when the content changes and is the same after
 //! a restart, which is what the phone needs to decide whether its configuration changed.
 
 pub mod catalog;
 mod xml;
 
 pub use catalog::{lookup, Family, ModelInfo, Protocol};
-pub use xml::{escape, fnv1a};
+pub use xml::{content_hash, escape, fnv1a};
 
 use xml::Xml;
 

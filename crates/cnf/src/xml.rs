@@ -5,6 +5,14 @@
 /// cannot carry (control characters other than tab, LF, CR), so any database string yields
 /// a well-formed document.
 pub fn escape_into(out: &mut String, s: &str) {
+    // Fast path: most values (numbers, names, URLs) need no escaping at all.
+    if !s
+        .bytes()
+        .any(|b| b < 0x20 || matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | 0xEF))
+    {
+        out.push_str(s);
+        return;
+    }
     for ch in s.chars() {
         match ch {
             '&' => out.push_str("&amp;"),
@@ -29,13 +37,19 @@ pub fn escape(s: &str) -> String {
 pub(crate) struct Xml {
     pub(crate) out: String,
     depth: usize,
+    /// Byte offset of the stamp placeholder, when one was written.
+    stamp_at: Option<usize>,
 }
 
 impl Xml {
     pub(crate) fn new(capacity: usize) -> Self {
         let mut out = String::with_capacity(capacity);
         out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        Xml { out, depth: 0 }
+        Xml {
+            out,
+            depth: 0,
+            stamp_at: None,
+        }
     }
 
     fn indent(&mut self) {
@@ -95,8 +109,17 @@ impl Xml {
         self.leaf_attrs(tag, &[], text);
     }
 
+    /// A leaf whose text is a number (never needs escaping, no temporary string).
     pub(crate) fn leaf_num(&mut self, tag: &str, n: impl std::fmt::Display) {
-        self.leaf(tag, &n.to_string());
+        use std::fmt::Write as _;
+        self.indent();
+        self.out.push('<');
+        self.out.push_str(tag);
+        self.out.push('>');
+        let _ = write!(self.out, "{n}");
+        self.out.push_str("</");
+        self.out.push_str(tag);
+        self.out.push_str(">\n");
     }
 
     pub(crate) fn leaf_bool(&mut self, tag: &str, b: bool) {
@@ -120,16 +143,22 @@ impl Xml {
 
     /// Writes `<versionStamp>` with a placeholder the finisher replaces by the content hash.
     pub(crate) fn version_stamp(&mut self) {
-        self.leaf("versionStamp", STAMP_PLACEHOLDER);
+        self.indent();
+        self.out.push_str("<versionStamp>");
+        self.stamp_at = Some(self.out.len());
+        self.out.push_str(STAMP_PLACEHOLDER);
+        self.out.push_str("</versionStamp>\n");
     }
 
     /// Replaces the stamp placeholder (if any) with the FNV-1a hash of the document, so the
     /// stamp changes exactly when the content does and is stable across restarts.
     pub(crate) fn finish(self) -> (Vec<u8>, String) {
         let mut bytes = self.out.into_bytes();
-        let stamp = format!("{:016x}", fnv1a(&bytes));
-        if let Some(pos) = find(&bytes, STAMP_PLACEHOLDER.as_bytes()) {
-            bytes[pos..pos + STAMP_PLACEHOLDER.len()].copy_from_slice(stamp.as_bytes());
+        let stamp = format!("{:016x}", content_hash(&bytes));
+        if let Some(pos) = self.stamp_at {
+            if let Some(slot) = bytes.get_mut(pos..pos + STAMP_PLACEHOLDER.len()) {
+                slot.copy_from_slice(stamp.as_bytes());
+            }
         }
         (bytes, stamp)
     }
@@ -137,11 +166,23 @@ impl Xml {
 
 const STAMP_PLACEHOLDER: &str = "0000000000000000";
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    // The stamp sits near the middle of a few-KB file; a plain scan is fast enough.
-    let marker = b"<versionStamp>";
-    let start = hay.windows(marker.len()).position(|w| w == marker)? + marker.len();
-    (hay.get(start..start + needle.len())? == needle).then_some(start)
+/// The version-stamp hash: FNV-style multiply-xor over 8-byte little-endian words (eight
+/// times fewer steps than byte-wise FNV-1a, which matters at 400 MB per full rebuild), with
+/// the length mixed in. Stable across Rust versions and platforms.
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(PRIME);
+        h ^= h >> 29;
+    }
+    for b in chunks.remainder() {
+        h = (h ^ u64::from(*b)).wrapping_mul(PRIME);
+    }
+    h ^ (h >> 32)
 }
 
 /// 64-bit FNV-1a: stable across Rust versions and platforms (unlike `DefaultHasher`).

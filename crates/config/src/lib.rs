@@ -683,7 +683,6 @@ enabled = true
 [[dhcp.pool]]
 name = "voice"
 interface = "{ifname}"
-vlan = {vlan}
 subnet = "{subnet}"
 range = ["{first}", "{last}"]
 router = "{addr}"
@@ -716,7 +715,6 @@ sccp_port = 2000
 sip_port = 5060
 "#,
         ifname = p.server_interface,
-        vlan = p.voice_vlan,
         subnet = p.voice_subnet,
         first = host(10),
         last = host(250),

@@ -87,7 +87,13 @@ pub struct NeighbourTable {
 pub enum Update {
     New,
     Refreshed,
+    /// The port already holds [`MAX_PER_PORT`] neighbours: a flood of forged device ids
+    /// must not grow memory without bound.
+    Full,
 }
+
+/// Most neighbours kept per port (a phone port has one or two; a hub a few).
+pub const MAX_PER_PORT: usize = 64;
 
 impl NeighbourTable {
     /// Inserts or refreshes the entry (same port, protocol and device id). A holdtime of 0
@@ -113,6 +119,7 @@ impl NeighbourTable {
                 e.expires = expires;
                 Update::Refreshed
             }
+            None if self.on_port(port_index).count() >= MAX_PER_PORT => Update::Full,
             None => {
                 self.entries.push(Entry {
                     info,

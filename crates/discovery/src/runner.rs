@@ -203,8 +203,9 @@ fn journal_event(ev: SwitchEvent) -> Option<Event> {
         SwitchEvent::VoiceVlan { mac, vlan, via, .. } => {
             Event::server(now, mac, EventKind::VoiceVlan { vlan, via })
         }
-        // No journal kind for "neighbour lost" yet; it is logged.
-        SwitchEvent::NeighbourLost { .. } => return None,
+        SwitchEvent::NeighbourLost { port, mac, .. } => {
+            Event::server(now, mac, EventKind::NeighbourLost { port })
+        }
     })
 }
 

@@ -86,6 +86,8 @@ pub struct Counters {
     /// CDP PDUs whose checksum did not match (still accepted, like lldpd).
     pub rx_bad_checksum: u64,
     pub rx_bad_lldp: u64,
+    /// Neighbours not stored because their port's table was full.
+    pub rx_table_full: u64,
     pub tx_cdp: u64,
     pub tx_lldp: u64,
     /// Send failures reported by the runner.
@@ -537,7 +539,16 @@ impl SwitchAgent {
         let first_level = request
             .as_ref()
             .and_then(|r| r.2.iter().copied().find(|l| *l > 0));
-        if self.table.update(port, info, now) == Update::New {
+        let update = self.table.update(port, info, now);
+        if update == Update::Full {
+            self.counters.rx_table_full += 1;
+            dbg_events!(
+                self.debug,
+                "{name}: neighbour table full, CDP {device_id} dropped"
+            );
+            return;
+        }
+        if update == Update::New {
             dbg_adjacency!(self.debug, "{name}: new CDP neighbour {device_id}");
             self.events.push_back(SwitchEvent::CdpSeen {
                 port: name.clone(),
@@ -656,7 +667,16 @@ impl SwitchAgent {
             med_device_type: med_type,
             model: model.clone(),
         };
-        if self.table.update(port, info, now) == Update::New {
+        let update = self.table.update(port, info, now);
+        if update == Update::Full {
+            self.counters.rx_table_full += 1;
+            dbg_events!(
+                self.debug,
+                "{name}: neighbour table full, LLDP {device_id} dropped"
+            );
+            return;
+        }
+        if update == Update::New {
             dbg_adjacency!(self.debug, "{name}: new LLDP neighbour {device_id}");
             self.events.push_back(SwitchEvent::LldpSeen {
                 port: name.clone(),

@@ -549,3 +549,174 @@ fn debug_categories_switch_at_run_time() {
     assert!(!flags.is_on(DebugCategory::Packets));
     assert!("bogus".parse::<DebugCategory>().is_err());
 }
+
+#[test]
+fn forged_device_id_flood_is_bounded() {
+    let t0 = Instant::now();
+    let mut sw = SwitchAgent::new(switch_cfg(), &[SW_MAC, SW_MAC], t0).unwrap();
+    for i in 0..200u32 {
+        let pdu = cdp::Pdu::new(180).with(cdp::Tlv::DeviceId(format!("forged{i}")));
+        let f = l2::frame::snap(
+            cdp::MULTICAST,
+            [0x02, 0, 0, 0, (i >> 8) as u8, i as u8],
+            None,
+            cdp::CISCO_OUI,
+            cdp::SNAP_PID,
+            &pdu.encode().unwrap(),
+        )
+        .unwrap();
+        sw.handle_frame(0, &f, t0);
+    }
+    let s = sw.snapshot(t0);
+    assert_eq!(s.neighbours.len(), crate::neighbors::MAX_PER_PORT);
+    assert_eq!(
+        s.counters.rx_table_full,
+        200 - crate::neighbors::MAX_PER_PORT as u64
+    );
+}
+
+#[test]
+fn cdp_version_1_when_configured() {
+    let t0 = Instant::now();
+    let mut cfg = switch_cfg();
+    cfg.cdp_version = 1;
+    cfg.holdtime_secs = 90;
+    let mut sw = SwitchAgent::new(cfg, &[SW_MAC, SW_MAC], t0).unwrap();
+    let p = std::iter::from_fn(|| sw.poll_transmit())
+        .find_map(|t| cdp_of(&t.frame))
+        .unwrap();
+    assert_eq!((p.version, p.ttl), (1, 90));
+    // A CDPv1 phone is understood as well.
+    let mut ph = PhoneAgent::new(phone_cfg(12), t0);
+    let mut pdu = ph.cdp_pdu();
+    pdu.version = 1;
+    let f = l2::frame::snap(
+        cdp::MULTICAST,
+        [0x00, 0x1b, 0x54, 0xaa, 0xbb, 0x0c],
+        None,
+        cdp::CISCO_OUI,
+        cdp::SNAP_PID,
+        &pdu.encode().unwrap(),
+    )
+    .unwrap();
+    while ph.poll_transmit().is_some() {}
+    sw.handle_frame(0, &f, t0);
+    assert_eq!(sw.snapshot(t0).neighbours[0].info.version, 1);
+}
+
+/// One step of a random scenario (quinn-style operation-sequence testing).
+#[derive(Debug, Clone)]
+enum Op {
+    PhoneSends { phone: usize, port: usize },
+    Advance(u16),
+    Run(bool),
+    Enable { port: usize, on: bool },
+    Garbage { port: usize, bytes: Vec<u8> },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0usize..4, 0usize..2).prop_map(|(phone, port)| Op::PhoneSends { phone, port }),
+        3 => (1u16..400).prop_map(Op::Advance),
+        1 => any::<bool>().prop_map(Op::Run),
+        1 => (0usize..2, any::<bool>()).prop_map(|(port, on)| Op::Enable { port, on }),
+        1 => (0usize..2, proptest::collection::vec(any::<u8>(), 0..80))
+            .prop_map(|(port, bytes)| Op::Garbage { port, bytes }),
+    ]
+}
+
+proptest! {
+    /// Whatever happens, the budget is never overdrawn, neighbours never outlive their
+    /// holdtime, every frame we send decodes, and the agent always has a next deadline.
+    #[test]
+    fn random_scenarios_keep_invariants(ops in proptest::collection::vec(op(), 1..60),
+                                        budget in 5_000u32..60_000) {
+        let t0 = Instant::now();
+        let mut cfg = switch_cfg();
+        cfg.power_budget_mw = budget;
+        let mut sw = SwitchAgent::new(cfg, &[SW_MAC, SW_MAC], t0).unwrap();
+        let mut phones: Vec<PhoneAgent> = (0..4)
+            .map(|i| PhoneAgent::new(PhoneConfig { holdtime_secs: 60, ..phone_cfg(20 + i) }, t0))
+            .collect();
+        let mut now = t0;
+        for op in ops {
+            match op {
+                Op::PhoneSends { phone, port } => {
+                    phones[phone].handle_timeout(now + Duration::from_secs(3600));
+                    while let Some(f) = phones[phone].poll_transmit() {
+                        sw.handle_frame(port, &f, now);
+                    }
+                }
+                Op::Advance(s) => {
+                    now += Duration::from_secs(u64::from(s));
+                    sw.handle_timeout(now);
+                }
+                Op::Run(on) => sw.set_run(on, now),
+                Op::Enable { port, on } => {
+                    let name = ["gi1", "gi2"][port];
+                    prop_assert!(sw.set_interface_enabled(name, on, now));
+                }
+                Op::Garbage { port, bytes } => sw.handle_frame(port, &bytes, now),
+            }
+            while let Some(t) = sw.poll_transmit() {
+                prop_assert!(cdp_of(&t.frame).is_some() || lldp_of(&t.frame).is_some());
+                for p in &mut phones {
+                    p.handle_frame(&t.frame, now);
+                }
+            }
+            let s = sw.snapshot(now);
+            prop_assert!(s.power.used_mw <= s.power.total_mw);
+            for n in &s.neighbours {
+                prop_assert!(n.holdtime_left <= u32::from(n.info.holdtime_secs));
+                prop_assert!(n.holdtime_left > 0);
+            }
+            let active = s.interfaces.iter().any(|i| i.enabled) && (s.run || s.lldp);
+            prop_assert!(sw.poll_timeout().is_some() || !active);
+        }
+    }
+}
+
+#[test]
+fn tagged_phone_frames_are_understood() {
+    // A tag left in the frame (or re-inserted by l2 from PACKET_AUXDATA) is skipped.
+    let t0 = Instant::now();
+    let mut sw = SwitchAgent::new(switch_cfg(), &[SW_MAC, SW_MAC], t0).unwrap();
+    let mut ph = PhoneAgent::new(phone_cfg(13), t0);
+    let mut f = ph.poll_transmit().unwrap();
+    l2::frame::insert_tag(&mut f, 0x8100, l2::Tci::new(100, 5));
+    sw.handle_frame(0, &f, t0);
+    assert_eq!(sw.counters().rx_cdp, 1);
+    assert_eq!(sw.snapshot(t0).neighbours.len(), 1);
+}
+
+#[test]
+fn long_device_ids_wrap_like_ios() {
+    let t0 = Instant::now();
+    let mut sw = SwitchAgent::new(switch_cfg(), &[SW_MAC, SW_MAC], t0).unwrap();
+    let pdu = cdp::Pdu::new(180)
+        .with(cdp::Tlv::DeviceId("core-switch-01.example.net".into()))
+        .with(cdp::Tlv::PortId("GigabitEthernet1/0/48".into()))
+        .with(cdp::Tlv::Capabilities(cdp::Capabilities(0x29)))
+        .with(cdp::Tlv::Platform("cisco WS-C3850-48P".into()));
+    let f = l2::frame::snap(
+        cdp::MULTICAST,
+        [0x02, 9, 9, 9, 9, 9],
+        None,
+        cdp::CISCO_OUI,
+        cdp::SNAP_PID,
+        &pdu.encode().unwrap(),
+    )
+    .unwrap();
+    sw.handle_frame(1, &f, t0);
+    let text = show::cdp_neighbors(&sw.snapshot(t0));
+    let lines: Vec<&str> = text.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| *l == "core-switch-01.example.net")
+        .unwrap();
+    assert_eq!(
+        lines[i + 1],
+        // As IOS: a platform cut to 9 characters leaves one space before the port.
+        "                 gi2               180             R S I  WS-C3850- GigabitEthernet1/0/48"
+    );
+}

@@ -84,10 +84,22 @@ fn in_ns(ns: &str, args: &[&str]) -> Command {
     c
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("discovery-peers-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+/// A scratch directory for one test, removed on drop (also when the test panics).
+struct Scratch(PathBuf);
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("discovery-peers-{tag}"));
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// tcpdump on side B, returns once it is capturing.
@@ -175,7 +187,8 @@ fn tshark_count(pcap: &Path, filter: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_phone_learns_voice_vlan_and_tshark_accepts_every_frame() {
     let net = VethPair::new("dsc").unwrap();
-    let pcap = tmp(&format!("{}.pcap", net.if_b));
+    let dir = Scratch::new(&net.if_b);
+    let pcap = dir.join("capture.pcap");
     let mut cap = capture(&net, &pcap);
     let sink = VecSink::new();
     let sw = start_switch(&net, sink.clone());
@@ -301,15 +314,15 @@ async fn our_phone_learns_voice_vlan_and_tshark_accepts_every_frame() {
             "tshark objects to some frames"
         ),
     }
-    let _ = std::fs::remove_file(&pcap);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lldpd_sees_our_med_policy_and_cdp_and_we_decode_lldpd() {
     let net = VethPair::new("dsc").unwrap();
     std::fs::create_dir_all("/run/lldpd").unwrap(); // lldpd's privilege-separation chroot
-    let sock = tmp(&format!("{}.lldpd.sock", net.if_b));
-    let log = std::fs::File::create(tmp(&format!("{}.lldpd.log", net.if_b))).unwrap();
+    let dir = Scratch::new(&net.if_b);
+    let sock = dir.join("lldpd.sock");
+    let log = std::fs::File::create(dir.join("lldpd.log")).unwrap();
     let sink = VecSink::new();
     let sw = start_switch(&net, sink.clone());
     let _lldpd = Proc(
@@ -448,7 +461,8 @@ async fn scapy_phone_is_decoded_and_answered() {
     let net = VethPair::new("dsc").unwrap();
     let sink = VecSink::new();
     let sw = start_switch(&net, sink.clone());
-    let script = tmp(&format!("{}.py", net.if_b));
+    let dir = Scratch::new(&net.if_b);
+    let script = dir.join("phone.py");
     std::fs::write(&script, SCAPY_PHONE).unwrap();
     let mut cmd = in_ns(
         &net.ns_b,

@@ -46,10 +46,13 @@ pub async fn tftp_get_with(
     name: &str,
     cfg: ClientConfig,
 ) -> Result<Vec<u8>, FetchError> {
+    // Room for the largest DATA we asked for, plus a little so an oversized block is seen as
+    // oversized rather than silently truncated to a valid size.
+    let room = usize::from(cfg.blksize.unwrap_or(512).max(512)) + 4 + 64;
     let mut t = ClientTransfer::new(name, cfg);
     let mut peer: Option<SocketAddr> = None;
     let mut out = Vec::with_capacity(64);
-    let mut inbuf = vec![0u8; 65536];
+    let mut inbuf = vec![0u8; room];
     loop {
         let now = std::time::Instant::now();
         while t.poll_transmit(now, &mut out) {

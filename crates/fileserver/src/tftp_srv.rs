@@ -266,7 +266,9 @@ async fn transfer(
     }
     let hard_deadline = tokio::time::Instant::now() + ctx.cfg.transfer_deadline();
     let mut out = Vec::with_capacity(usize::from(ctx.cfg.blksize_max) + 4);
-    let mut inbuf = vec![0u8; 65536];
+    // Clients send only ACKs and ERRORs here; anything longer is truncated and then fails to
+    // decode, which is what it deserves.
+    let mut inbuf = vec![0u8; 1024];
     let failure: Option<String> = loop {
         let now = Instant::now();
         let mut send_err = None;

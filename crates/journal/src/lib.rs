@@ -90,6 +90,10 @@ pub enum EventKind {
         model: Option<String>,
         med: bool,
     },
+    /// A neighbour's holdtime ran out (or it said goodbye with holdtime 0).
+    NeighbourLost {
+        port: String,
+    },
     /// Power was granted on the port (PoE class, then CDP/LLDP refinement).
     PowerGranted {
         port: String,
@@ -178,7 +182,9 @@ impl EventKind {
         use EventKind::*;
         match self {
             PowerGranted { .. } => Step::Power,
-            CdpSeen { .. } | LldpSeen { .. } | VoiceVlan { .. } => Step::Discovery,
+            CdpSeen { .. } | LldpSeen { .. } | VoiceVlan { .. } | NeighbourLost { .. } => {
+                Step::Discovery
+            }
             DhcpDiscover { .. }
             | DhcpOffer { .. }
             | DhcpAck { .. }
@@ -207,6 +213,8 @@ impl EventKind {
 /// One event, stamped and keyed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
+    /// When it happened; milliseconds since the Unix epoch on the wire.
+    #[serde(with = "unix_ms")]
     pub at: SystemTime,
     pub mac: Mac,
     pub side: Side,
@@ -223,6 +231,27 @@ impl Event {
             side: Side::Server,
             kind,
         }
+    }
+}
+
+/// `SystemTime` as integer milliseconds since the Unix epoch: what JSON readers (the UI,
+/// scripts) can use directly.
+pub mod unix_ms {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        let ms = t
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        s.serialize_u64(ms)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let ms = u64::deserialize(d)?;
+        Ok(UNIX_EPOCH + Duration::from_millis(ms))
     }
 }
 
@@ -288,6 +317,7 @@ mod tests {
         );
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["kind"], "file_missing");
+        assert_eq!(v["at"], 0, "time is integer milliseconds");
         assert_eq!(v["mac"], "00:1b:54:aa:bb:cc");
         assert_eq!(v["transport"], "tftp");
         let back: Event = serde_json::from_value(v).unwrap();

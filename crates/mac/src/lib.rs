@@ -64,10 +64,10 @@ impl Mac {
     /// Parses a device name `SEP<12 hex>` (any case), or a bare MAC in any notation.
     pub fn from_device_name(name: &str) -> Result<Mac, MacError> {
         let trimmed = name.trim();
-        let rest = if trimmed.len() >= 3 && trimmed[..3].eq_ignore_ascii_case("SEP") {
-            &trimmed[3..]
-        } else {
-            trimmed
+        // `get` rather than slicing: a non-ASCII name must be an error, not a panic.
+        let rest = match (trimmed.get(..3), trimmed.get(3..)) {
+            (Some(p), Some(rest)) if p.eq_ignore_ascii_case("SEP") => rest,
+            _ => trimmed,
         };
         rest.parse()
     }
@@ -190,6 +190,8 @@ mod tests {
             Err(MacError::BadDigit { ch: 'z', .. })
         ));
         assert!("SEP".parse::<Mac>().is_err());
+        assert!(Mac::from_device_name("é001b54aabbcc").is_err());
+        assert!(Mac::from_device_name("SEé").is_err());
     }
 
     #[test]
@@ -200,6 +202,12 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn any_text_parses_or_errs_without_panic(s in ".{0,20}") {
+            let _ = Mac::from_device_name(&s);
+            let _ = s.parse::<Mac>();
+        }
+
         #[test]
         fn display_and_names_round_trip(o in any::<[u8; 6]>()) {
             let m = Mac(o);

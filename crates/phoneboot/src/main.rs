@@ -11,6 +11,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "phoneboot", version, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    target: cmd::target::Target,
     #[command(subcommand)]
     command: Command,
 }
@@ -19,17 +21,72 @@ struct Cli {
 enum Command {
     /// Run every service of the boot chain for one node.
     Serve(cmd::serve::Args),
+    /// Emulate Cisco IP phones: one phone's boot as a timeline, or a boot storm.
+    #[command(subcommand)]
+    Sim(SimCommand),
     /// Check a configuration file.
     #[command(subcommand)]
     Config(cmd::config::Command),
     /// Build, inspect and remove a lab network of namespaces and a VLAN-aware switch.
     #[command(subcommand)]
     Lab(cmd::lab::Command),
+    #[command(flatten)]
+    Admin(Box<provision::cli::AdminCommand>),
+    /// Send a Reset to a registered phone (it reboots and fetches everything again).
+    Reset {
+        /// SEP<MAC> name or MAC
+        device: String,
+    },
+    /// Send a Restart to a registered phone (re-reads its configuration, re-registers).
+    Restart { device: String },
+    /// Apply a changed configuration to a registered phone.
+    ApplyConfig { device: String },
+    /// CDP neighbours heard on the switch ports (`show cdp neighbors`).
+    #[command(subcommand)]
+    Cdp(cmd::show::CdpCommand),
+    /// LLDP neighbours (`show lldp neighbors`).
+    #[command(subcommand)]
+    Lldp(cmd::show::LldpCommand),
+    /// PoE state per port (`show power inline`).
+    #[command(subcommand)]
+    Power(cmd::show::PowerCommand),
+    /// Turn CDP debugging on or off at run time (`debug cdp packets|events|adjacency`).
+    Debug {
+        #[command(subcommand)]
+        what: DebugWhat,
+    },
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Boot one phone through the whole chain and print its timeline (exit 0 only when registered).
+    Boot(sim::cli::BootArgs),
+    /// Boot many phones (a range of MACs or a CSV, a mix of models) and summarise.
+    Storm(sim::cli::StormArgs),
+}
+
+#[derive(Subcommand)]
+enum DebugWhat {
+    /// packets, events or adjacency
+    Cdp(cmd::show::DebugArgs),
+}
+
+fn run_sim(c: SimCommand) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let code = runtime.block_on(async move {
+        match c {
+            SimCommand::Boot(a) => sim::cli::run_boot(a).await,
+            SimCommand::Storm(a) => sim::cli::run_storm(a).await,
+        }
+    });
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 fn main() -> ExitCode {
@@ -42,7 +99,22 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Config(c) => cmd::config::run(c),
+        Command::Sim(c) => run_sim(c),
         Command::Lab(c) => cmd::lab::run(c),
+        Command::Admin(c) => cmd::admin::run(&cli.target, *c),
+        Command::Reset { device } => cmd::admin::reset(&cli.target, &device, "reset"),
+        Command::Restart { device } => cmd::admin::reset(&cli.target, &device, "restart"),
+        Command::ApplyConfig { device } => cmd::admin::reset(&cli.target, &device, "apply-config"),
+        Command::Cdp(c) => cmd::show::cdp(&cli.target, c),
+        Command::Lldp(cmd::show::LldpCommand::Neighbors) => {
+            cmd::show::view(&cli.target, "lldp-neighbors")
+        }
+        Command::Power(cmd::show::PowerCommand::Inline) => {
+            cmd::show::view(&cli.target, "power-inline")
+        }
+        Command::Debug {
+            what: DebugWhat::Cdp(a),
+        } => cmd::show::debug(&cli.target, a),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -933,13 +933,11 @@ fn import(t: &dyn Target, a: &ImportArgs) -> Result<String, CliError> {
         );
     }
     if a.dry_run {
-        // Apply to a throw-away copy of the relevant state: an in-memory store seeded with
-        // the pools, ranges and lines of the real one would be needed for a full check;
-        // here the file is parsed and validated field by field.
+        let r = t.store().check_import(&parsed.rows)?;
         let _ = writeln!(
             out,
-            "{} rows parse and validate (dry run, nothing changed)",
-            parsed.rows.len()
+            "dry run: would import {} phones, {} new lines, {} lines updated; nothing changed",
+            r.devices_added, r.lines_added, r.lines_updated
         );
         return Ok(out);
     }

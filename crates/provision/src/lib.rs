@@ -44,7 +44,8 @@ pub struct GeneratedFile {
     /// Canonical name (the case phones usually ask for, e.g. `SEP001B54AABBCC.cnf.xml`).
     pub name: String,
     pub kind: FileKind,
-    pub bytes: Arc<[u8]>,
+    /// Cheap to clone and hand to a socket (`Bytes` shares one allocation).
+    pub bytes: bytes::Bytes,
     /// Process-wide increasing build number; a rebuild always gets a higher one.
     pub version: u64,
     /// The `<versionStamp>` inside the file (content hash), also for SIP NOTIFY bodies.
@@ -80,10 +81,17 @@ pub struct DeviceInfo {
     pub load: String,
     pub lines: Vec<DeviceLine>,
     pub speed_dials: Vec<store::SpeedDial>,
-    /// CallManager list in priority order.
-    pub call_managers: Vec<CallManager>,
+    /// The device pool as rendered (date/time, CallManager group), shared by its phones.
+    pub pool: Arc<PoolView>,
     /// Stamp of the device's current configuration file.
     pub config_stamp: String,
+}
+
+impl DeviceInfo {
+    /// CallManager list in priority order (the first is tried first).
+    pub fn call_managers(&self) -> &[CallManager] {
+        &self.pool.call_managers
+    }
 }
 
 /// Announced after every change: which devices' files were rebuilt.
@@ -258,6 +266,13 @@ impl State {
             .unwrap_or(&self.empty_pool)
     }
 
+    fn pool_arc(&self, name: &str) -> Arc<PoolView> {
+        self.pool_views
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| self.empty_pool.clone())
+    }
+
     fn pool_locales(&self, name: &str) -> (&str, &str) {
         self.pools
             .iter()
@@ -279,7 +294,11 @@ impl State {
 
     /// Renders one device's file and resolves its [`DeviceInfo`].
     fn build_device(&self, d: &Device) -> Option<(cnf::Rendered, DeviceInfo)> {
-        let model = cnf::lookup(&d.model)?;
+        // The store keeps canonical names: compare first, parse spellings only as a fallback.
+        let model = cnf::catalog::MODELS
+            .iter()
+            .find(|m| m.name == d.model)
+            .or_else(|| cnf::lookup(&d.model))?;
         let pool = self.pool(&d.device_pool);
         let (user_locale, network_locale) = self.pool_locales(&d.device_pool);
         let load = self.effective_load(d, model);
@@ -360,7 +379,7 @@ impl State {
                 })
                 .collect(),
             speed_dials: d.speed_dials.clone(),
-            call_managers: pool.call_managers.clone(),
+            pool: self.pool_arc(&d.device_pool),
             config_stamp: rendered.stamp.clone(),
         };
         Some((rendered, info))
@@ -409,6 +428,8 @@ struct Published {
 /// The file builder and in-memory view of the device database.
 pub struct Provisioner {
     store: Arc<dyn Store>,
+    /// Last seen external-change token of the store (see `reload_if_changed`).
+    seen_token: Mutex<Option<i64>>,
     state: Mutex<State>,
     published: RwLock<Published>,
     next_version: AtomicU64,
@@ -466,9 +487,11 @@ enum Touch {
 impl Provisioner {
     /// Loads everything from `store` and builds every file.
     pub fn new(store: Arc<dyn Store>) -> Result<Self, ProvisionError> {
+        let token = store.external_change_token()?;
         let snap = store.snapshot()?;
         let (tx, _) = broadcast::channel(256);
         let p = Provisioner {
+            seen_token: Mutex::new(token),
             store,
             state: Mutex::new(State::from_snapshot(snap)),
             published: RwLock::new(Published {
@@ -546,6 +569,29 @@ impl Provisioner {
     /// re-read what it needs).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.changes.subscribe()
+    }
+
+    /// Opens (creating and migrating) the SQLite database at `path` and builds every file.
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, ProvisionError> {
+        let store: Arc<dyn Store> = Arc::new(store::SqliteStore::open(path)?);
+        Self::new(store)
+    }
+
+    /// Reloads when another process (e.g. the `phoneboot phone ...` CLI) committed since
+    /// the last look; cheap enough to call every second. Returns the change, if any.
+    pub fn reload_if_changed(&self) -> Result<Option<Change>, ProvisionError> {
+        let token = self.store.external_change_token()?;
+        {
+            let mut seen = match self.seen_token.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if token.is_none() || *seen == token {
+                return Ok(None);
+            }
+            *seen = token;
+        }
+        self.reload().map(Some)
     }
 
     /// Re-reads the whole database (after changes made by another process) and republishes;
@@ -626,7 +672,7 @@ impl Provisioner {
         GeneratedFile {
             name,
             kind,
-            bytes: r.bytes.into(),
+            bytes: bytes::Bytes::from(r.bytes),
             version: self.next_version.fetch_add(1, Ordering::Relaxed),
             stamp: r.stamp,
             modified: now,
@@ -748,7 +794,16 @@ impl Provisioner {
         touch: impl FnOnce(&T) -> Touch,
     ) -> Result<T, ProvisionError> {
         let mut st = self.lock_state();
+        let before = self.store.external_change_token().ok().flatten();
         let out = op(self.store.as_ref())?;
+        // Our own write is not an outside change: if nothing else was pending, remember the
+        // new generation so `reload_if_changed` does not reload everything for it.
+        if let Ok(after) = self.store.external_change_token() {
+            let mut seen = self.seen_token.lock().unwrap_or_else(|p| p.into_inner());
+            if *seen == before {
+                *seen = after;
+            }
+        }
         let change = self.refresh(&mut st, touch(&out))?;
         drop(st);
         if !(change.rebuilt.is_empty() && change.removed.is_empty() && change.files.is_empty()) {
@@ -816,7 +871,17 @@ impl Provisioner {
                 affected.extend(st.line_users.get(&dn).into_iter().flatten().cloned());
             }
             Touch::Topology => {
-                st.pools = self.store.pools()?;
+                let new_pools = self.store.pools()?;
+                // Locales live on the pool row, not in the pool view: compare rows too.
+                for p in st.pools.iter().chain(new_pools.iter()) {
+                    let old = st.pools.iter().find(|x| x.name == p.name);
+                    let new = new_pools.iter().find(|x| x.name == p.name);
+                    if old != new {
+                        affected
+                            .extend(st.pool_members.get(&p.name).into_iter().flatten().cloned());
+                    }
+                }
+                st.pools = new_pools;
                 st.groups = self.store.groups()?;
                 st.nodes = self.store.nodes()?;
                 st.date_time_groups = self.store.date_time_groups()?;
@@ -1002,5 +1067,13 @@ impl Provisioner {
     /// Imports BAT rows (all or nothing) and builds the new phones' files.
     pub fn import(&self, rows: &[ImportRow]) -> Result<ImportReport, ProvisionError> {
         self.apply(|s| s.import(rows), |r| Touch::Import(r.devices.clone()))
+    }
+}
+
+/// The journal's protocol for a device protocol (services stamp events with it).
+pub fn journal_protocol(p: Protocol) -> journal::Protocol {
+    match p {
+        Protocol::Sccp => journal::Protocol::Sccp,
+        Protocol::Sip => journal::Protocol::Sip,
     }
 }

@@ -152,7 +152,7 @@ fn every_file_is_built_and_found_case_insensitively() {
         info.lines[0].auth_user, "4102",
         "auth user defaults to the DN"
     );
-    assert_eq!(info.call_managers.len(), 2);
+    assert_eq!(info.call_managers().len(), 2);
     assert_eq!(info.config_stamp, f.stamp);
     assert!(p.device_by_mac("001B54000003".parse().unwrap()).is_some());
 }
@@ -206,6 +206,23 @@ fn a_node_change_rebuilds_every_phone_of_the_pools_using_it() {
             "SEP001B54000003.cnf.xml"
         ]
     );
+    // A locale change on DP-BR rebuilds its phone only.
+    let before = versions(&p);
+    let mut br = p
+        .store()
+        .pools()
+        .unwrap()
+        .into_iter()
+        .find(|x| x.name == "DP-BR")
+        .unwrap();
+    br.user_locale = "German_Germany".into();
+    br.network_locale = "Germany".into();
+    p.put_pool(&br).unwrap();
+    assert_eq!(changed(&before, &p), vec!["SEP001B54000003.cnf.xml"]);
+    assert!(
+        String::from_utf8_lossy(&p.get("SEP001B54000003.cnf.xml").unwrap().bytes)
+            .contains("<langCode>de_DE</langCode>")
+    );
     // Moving a phone to another pool changes its CallManager list.
     p.edit_device(
         "SEP001B54000003",
@@ -215,7 +232,10 @@ fn a_node_change_rebuilds_every_phone_of_the_pools_using_it() {
         },
     )
     .unwrap();
-    assert_eq!(p.device("SEP001B54000003").unwrap().call_managers.len(), 2);
+    assert_eq!(
+        p.device("SEP001B54000003").unwrap().call_managers().len(),
+        2
+    );
     // Putting Default's group on pb-a changes XMLDefault.
     let before = versions(&p);
     p.put_group(&CmGroup {
@@ -399,11 +419,44 @@ fn reload_picks_up_changes_made_by_another_process() {
         )
         .unwrap();
     let before = versions(&p);
-    let ch = p.reload().unwrap();
+    let ch = p
+        .reload_if_changed()
+        .unwrap()
+        .expect("another connection committed");
     assert_eq!(ch.content_changed, vec!["SEP001B54000003"]);
     assert_eq!(
         changed(&before, &p),
         vec!["SEP001B54000003.cnf.xml"],
         "unchanged files keep their version"
+    );
+    assert!(
+        p.reload_if_changed().unwrap().is_none(),
+        "nothing new since"
+    );
+    p.edit_line(
+        "4101",
+        &LinePatch {
+            label: Some("own".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        p.reload_if_changed().unwrap().is_none(),
+        "own writes are already applied"
+    );
+}
+
+#[test]
+fn writes_to_other_tables_of_the_database_do_not_reload() {
+    // DHCP leases and the boot journal share the database file; their writes are not
+    // configuration changes and must not rebuild every phone's files.
+    let (dir, p) = setup();
+    let conn = rusqlite::Connection::open(dir.path().join("pb.db")).unwrap();
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS t_leases (ip TEXT); INSERT INTO t_leases VALUES ('198.18.100.10');")
+        .unwrap();
+    assert!(
+        p.reload_if_changed().unwrap().is_none(),
+        "a lease write is not a configuration change"
     );
 }

@@ -2,8 +2,27 @@
 //! sans-IO [`sccp::ServerSession`], registrations written to the [`ris::Ris`] table and
 //! journal events to a [`journal::SharedSink`]. Also a tokio phone driver ([`phone`]) for
 //! the emulator, tests and the benchmark.
+//!
+//! Wiring it into `phoneboot serve`:
+//!
+//! ```ignore
+//! let deps = sccp_server::Deps {
+//!     directory: Arc::new(MyDbAdapter),      // implements sccp::SccpDirectory
+//!     ris: ris.clone(),
+//!     journal: journal_sink.clone(),
+//!     lease: Some(Arc::new(|mac: &Mac, ip: IpAddr| dhcp.leased_to(mac) == Some(ip))),
+//! };
+//! let handle = sccp_server::spawn(ServerConfig { bind, node_name, ..Default::default() }, deps).await?;
+//! handle.reset("SEP001122334455", journal::ResetKind::Restart)?;   // admin command
+//! handle.shutdown().await;
+//! ```
 
 pub mod phone;
+
+pub use sccp::{
+    AutoRegisterError, CallManager, LeaseCheck, MemoryDirectory, SccpDevice, SccpDirectory,
+    SccpLine, SpeedDial,
+};
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,10 +34,7 @@ use std::time::{Instant, SystemTime};
 
 use journal::{Event, EventKind, Protocol, ResetKind, SharedSink};
 use ris::{RegKey, Registration, Ris};
-use sccp::{
-    CloseReason, Env, LeaseCheck, ResetType, SccpDirectory, ServerEvent, ServerSession,
-    SessionConfig,
-};
+use sccp::{CloseReason, Env, ResetType, ServerEvent, ServerSession, SessionConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -310,11 +326,24 @@ async fn connection(
     let mut out = Vec::new();
     let mut device: Option<String> = None;
     let mut eof = false;
+    let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+    let mut armed = session
+        .poll_timeout()
+        .map(tokio::time::Instant::from_std)
+        .unwrap_or_else(far);
+    // One timer per session, re-armed only when it fires or the deadline moves earlier:
+    // the liveness deadline moves with every message and re-arming each time costs.
+    let sleep = tokio::time::sleep_until(armed);
+    tokio::pin!(sleep);
     loop {
         let deadline = session
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
-            .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
+            .unwrap_or_else(far);
+        if deadline < armed {
+            armed = deadline;
+            sleep.as_mut().reset(armed);
+        }
         tokio::select! {
             r = stream.readable() => {
                 if r.is_err() {
@@ -348,7 +377,14 @@ async fn connection(
                     session.supersede();
                 }
             },
-            _ = tokio::time::sleep_until(deadline) => session.handle_timeout(Instant::now()),
+            _ = &mut sleep => {
+                session.handle_timeout(Instant::now());
+                armed = session
+                    .poll_timeout()
+                    .map(tokio::time::Instant::from_std)
+                    .unwrap_or_else(far);
+                sleep.as_mut().reset(armed);
+            }
             _ = stop.changed() => break,
         }
         let mut closed = false;
@@ -366,10 +402,7 @@ async fn connection(
             if write_all(&stream, &out).await.is_err() {
                 break;
             }
-            out.clear();
-            if out.capacity() > 1024 {
-                out = Vec::new();
-            }
+            out = Vec::new();
         }
         if closed || eof {
             break;

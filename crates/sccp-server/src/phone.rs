@@ -258,13 +258,19 @@ pub async fn register_once(
         let now = Instant::now();
         phone.start(now);
         let mut buf = vec![0u8; 4096];
+        let mut out = Vec::new();
         loop {
             while let Some(a) = phone.poll_action() {
                 match a {
                     PhoneAction::Connect(_) => phone.handle_connected(0, now),
-                    PhoneAction::Send(_, b) => stream.write_all(&b).await?,
+                    // Batched: a phone pipelines its requests in few segments.
+                    PhoneAction::Send(_, b) => out.extend_from_slice(&b),
                     PhoneAction::Close(_) => {}
                 }
+            }
+            if !out.is_empty() {
+                stream.write_all(&out).await?;
+                out.clear();
             }
             while let Some(e) = phone.poll_event() {
                 if let PhoneEvent::Rejected { text, .. } = e {

@@ -52,6 +52,8 @@ pub enum Shape {
     /// Exactly the natural encoding.
     #[default]
     Natural,
+    /// The natural encoding zero-padded to a multiple of 4 bytes (what we send).
+    Padded,
     /// An older, shorter layout: the first `n` bytes of the natural encoding.
     Truncated(usize),
     /// The natural encoding followed by these bytes (padding, newer fields, a 56-slot
@@ -72,15 +74,10 @@ impl Frame {
     /// A frame in the natural layout.
     /// Records are padded to a multiple of 4 bytes, as chan-sccp pads everything it sends.
     pub fn new(header_version: u32, message: Message) -> Self {
-        let n = natural_len(header_version, &message);
-        let shape = match n % 4 {
-            0 => Shape::Natural,
-            r => Shape::Trailing(vec![0; 4 - r]),
-        };
         Frame {
             header_version,
             message,
-            shape,
+            shape: Shape::Padded,
         }
     }
 
@@ -111,6 +108,10 @@ impl Frame {
         encode_natural(self.header_version, &self.message, out);
         match &self.shape {
             Shape::Natural => {}
+            Shape::Padded => {
+                let body = out.len() - start - HEADER_LEN;
+                out.resize(out.len() + (4 - body % 4) % 4, 0);
+            }
             Shape::Truncated(n) => out.resize(start + HEADER_LEN + n, 0),
             Shape::Trailing(t) => out.extend_from_slice(t),
         }
@@ -124,21 +125,16 @@ impl Frame {
         v
     }
 
+    /// Decodes one complete record without working out its shape (cheaper: for peers that
+    /// only act on the message). Returns the header version and the message.
+    pub fn decode_message(record: &[u8]) -> Result<(u32, Message), DecodeError> {
+        let (hv, id, payload) = split(record)?;
+        Ok((hv, Message::decode_body(id, hv, payload)))
+    }
+
     /// Decodes one complete record (as delimited by [`record_len`]).
     pub fn decode(record: &[u8]) -> Result<Frame, DecodeError> {
-        let want = record_len(record)?.ok_or(DecodeError::Length {
-            got: record.len(),
-            want: HEADER_LEN,
-        })?;
-        if want != record.len() {
-            return Err(DecodeError::Length {
-                got: record.len(),
-                want,
-            });
-        }
-        let hv = u32::from_le_bytes([record[4], record[5], record[6], record[7]]);
-        let id = u32::from_le_bytes([record[8], record[9], record[10], record[11]]);
-        let payload = &record[HEADER_LEN..];
+        let (hv, id, payload) = split(record)?;
         let message = Message::decode_body(id, hv, payload);
         let mut natural = Vec::with_capacity(payload.len());
         encode_natural(hv, &message, &mut natural);
@@ -155,6 +151,22 @@ impl Frame {
             shape,
         })
     }
+}
+
+fn split(record: &[u8]) -> Result<(u32, u32, &[u8]), DecodeError> {
+    let want = record_len(record)?.ok_or(DecodeError::Length {
+        got: record.len(),
+        want: HEADER_LEN,
+    })?;
+    if want != record.len() {
+        return Err(DecodeError::Length {
+            got: record.len(),
+            want,
+        });
+    }
+    let hv = u32::from_le_bytes([record[4], record[5], record[6], record[7]]);
+    let id = u32::from_le_bytes([record[8], record[9], record[10], record[11]]);
+    Ok((hv, id, &record[HEADER_LEN..]))
 }
 
 /// The message body in its current layout, without padding.
@@ -192,12 +204,25 @@ impl FrameReader {
 
     /// The next complete record, decoded. After an error the stream is unusable.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        self.next_with(Frame::decode)
+    }
+
+    /// The next record's header version and message, without its shape.
+    pub fn next_message(&mut self) -> Result<Option<(u32, Message)>, DecodeError> {
+        self.next_with(Frame::decode_message)
+    }
+
+    fn next_with<T>(
+        &mut self,
+        decode: fn(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<Option<T>, DecodeError> {
         match record_len(&self.buf)? {
             None => Ok(None),
             Some(n) => {
-                let f = Frame::decode(&self.buf[..n]);
+                let f = decode(&self.buf[..n]);
                 self.buf.drain(..n);
-                if self.buf.is_empty() && self.buf.capacity() > 1024 {
+                if self.buf.is_empty() {
+                    // An idle registered phone should cost no buffer memory.
                     self.buf = Vec::new();
                 }
                 f.map(Some)

@@ -130,6 +130,11 @@ pub struct PhoneConfig {
     /// Fall back to the primary when it is reachable again.
     pub fallback: bool,
     pub fallback_interval: Duration,
+    /// Shuffle the post-registration requests with this seed (to test a server's order
+    /// independence); `None` keeps the usual order.
+    pub shuffle_seed: Option<u64>,
+    /// Send IpPort after Register, as old (pre-v17) firmwares do.
+    pub send_ip_port: bool,
 }
 
 impl PhoneConfig {
@@ -150,6 +155,8 @@ impl PhoneConfig {
             standby: true,
             fallback: true,
             fallback_interval: Duration::from_secs(30),
+            shuffle_seed: None,
+            send_ip_port: profile.max_version < 17,
         }
     }
 }
@@ -390,6 +397,9 @@ impl PhoneSession {
                 c.due = now + self.cfg.register_timeout;
                 let bytes = self.register_frame();
                 self.actions.push_back(PhoneAction::Send(idx, bytes));
+                if self.cfg.send_ip_port {
+                    self.send(idx, Message::IpPort(IpPort { rtp_port: 0x1389 }));
+                }
             }
             Role::Standby => {
                 c.due = now;
@@ -473,8 +483,8 @@ impl PhoneSession {
         let mut frames = Vec::new();
         let mut bad = false;
         loop {
-            match c.reader.next_frame() {
-                Ok(Some(f)) => frames.push(f),
+            match c.reader.next_message() {
+                Ok(Some((_, m))) => frames.push(m),
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(server = idx, error = %e, "sccp phone: framing error");
@@ -483,8 +493,8 @@ impl PhoneSession {
                 }
             }
         }
-        for f in frames {
-            self.handle_frame(idx, f.message, now);
+        for m in frames {
+            self.handle_frame(idx, m, now);
         }
         if bad {
             self.close(idx);
@@ -577,6 +587,16 @@ impl PhoneSession {
                 reqs.push(Message::ServerReq);
                 reqs.push(Message::ConfigStatReq);
                 self.lines = vec![String::new(); lines as usize];
+                if let Some(mut seed) = self.cfg.shuffle_seed {
+                    // Fisher-Yates with a small LCG: deterministic per seed.
+                    for i in (1..reqs.len()).rev() {
+                        seed = seed
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
+                        let j = (seed >> 33) as usize % (i + 1);
+                        reqs.swap(i, j);
+                    }
+                }
                 for r in reqs {
                     self.send(idx, r);
                 }

@@ -109,7 +109,7 @@ pub enum ServerEvent {
         device: String,
         reason: String,
     },
-    /// A keepalive (or any message) refreshed a registered device.
+    /// A keepalive refreshed a registered device.
     Alive {
         device: String,
     },
@@ -204,9 +204,9 @@ impl ServerSession {
         }
         self.reader.push(data);
         loop {
-            match self.reader.next_frame() {
-                Ok(Some(f)) => {
-                    self.handle_frame(cfg, f, now, env);
+            match self.reader.next_message() {
+                Ok(Some((_hv, m))) => {
+                    self.handle_message(cfg, m, now, env);
                     if self.state == State::Closed {
                         return;
                     }
@@ -223,10 +223,12 @@ impl ServerSession {
 
     /// Outgoing bytes produced so far (drained).
     pub fn take_output(&mut self, into: &mut Vec<u8>) {
-        into.append(&mut self.out);
-        if self.out.capacity() > 512 {
-            self.out = Vec::new();
+        if into.is_empty() {
+            std::mem::swap(into, &mut self.out);
+        } else {
+            into.append(&mut self.out);
         }
+        self.out = Vec::new();
     }
 
     pub fn has_output(&self) -> bool {
@@ -287,7 +289,7 @@ impl ServerSession {
         Frame::new(hv, m).encode(&mut self.out);
     }
 
-    fn handle_frame(&mut self, cfg: &SessionConfig, f: Frame, now: Instant, env: &Env<'_>) {
+    fn handle_message(&mut self, cfg: &SessionConfig, m: Message, now: Instant, env: &Env<'_>) {
         self.last_rx = now;
         if now.duration_since(self.window_start) >= Duration::from_secs(1) {
             self.window_start = now;
@@ -300,7 +302,7 @@ impl ServerSession {
             return;
         }
         let registered = self.state == State::Registered;
-        match f.message {
+        match m {
             Message::KeepAlive => {
                 self.send(Message::KeepAliveAck);
                 if let Some(d) = self.device_name() {
@@ -446,24 +448,13 @@ impl ServerSession {
                 }));
             }
             Message::SoftKeyTemplateReq => {
-                let keys = tables::softkey_template();
-                let n = keys.len() as u32;
-                self.send(Message::SoftKeyTemplateRes(SoftKeyTemplateRes {
-                    offset: 0,
-                    count: n,
-                    total: n,
-                    keys,
-                }));
+                let hv = tables::header_version_for(0x0108, v);
+                self.out
+                    .extend_from_slice(tables::softkey_template_frame(hv));
             }
             Message::SoftKeySetReq => {
-                let sets = tables::softkey_sets();
-                let n = sets.len() as u32;
-                self.send(Message::SoftKeySetRes(SoftKeySetRes {
-                    offset: 0,
-                    count: n,
-                    total: n,
-                    sets,
-                }));
+                let hv = tables::header_version_for(0x0109, v);
+                self.out.extend_from_slice(tables::softkey_sets_frame(hv));
                 self.send(Message::SelectSoftKeys(SelectSoftKeys {
                     valid_key_mask: 0xFFFF,
                     ..Default::default()

@@ -1,7 +1,10 @@
 //! Fixed tables: the standard soft-key template and sets (reference §5.5, §5.6), protocol
 //! versions, device types, reset types, and a civil-date helper for DefineTimeDate.
 
-use crate::msg::{SoftKeyDef, SoftKeySet};
+use std::sync::OnceLock;
+
+use crate::frame::Frame;
+use crate::msg::{Message, SoftKeyDef, SoftKeySet, SoftKeySetRes, SoftKeyTemplateRes};
 use crate::text::Text;
 
 /// Protocol versions a server may answer (chan-sccp's table).
@@ -208,4 +211,84 @@ pub fn civil(unix: i64) -> (u32, u32, u32, u32, u32, u32, u32) {
         (secs / 60 % 60) as u32,
         (secs % 60) as u32,
     )
+}
+
+/// Encoded frames are the same for every phone: build them once per header version.
+fn cached(
+    cache: &'static [OnceLock<Vec<u8>>; 23],
+    hv: u32,
+    build: fn() -> Message,
+) -> &'static [u8] {
+    match cache.get(hv as usize) {
+        Some(cell) => cell.get_or_init(|| Frame::new(hv, build()).to_bytes()),
+        None => Box::leak(Frame::new(hv, build()).to_bytes().into_boxed_slice()),
+    }
+}
+
+static SK_TEMPLATE: [OnceLock<Vec<u8>>; 23] = [const { OnceLock::new() }; 23];
+static SK_SETS: [OnceLock<Vec<u8>>; 23] = [const { OnceLock::new() }; 23];
+
+/// The SoftKeyTemplateRes record for a header version.
+pub fn softkey_template_frame(hv: u32) -> &'static [u8] {
+    cached(&SK_TEMPLATE, hv, || {
+        let keys = softkey_template();
+        let n = keys.len() as u32;
+        Message::SoftKeyTemplateRes(SoftKeyTemplateRes {
+            offset: 0,
+            count: n,
+            total: n,
+            keys,
+        })
+    })
+}
+
+/// The SoftKeySetRes record for a header version.
+pub fn softkey_sets_frame(hv: u32) -> &'static [u8] {
+    cached(&SK_SETS, hv, || {
+        let sets = softkey_sets();
+        let n = sets.len() as u32;
+        Message::SoftKeySetRes(SoftKeySetRes {
+            offset: 0,
+            count: n,
+            total: n,
+            sets,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), (1970, 1, 1, 4, 0, 0, 0));
+        // 2024-02-29 12:34:56 UTC, a Thursday.
+        assert_eq!(civil(1_709_210_096), (2024, 2, 29, 4, 12, 34, 56));
+        assert_eq!(civil(1_764_000_000), (2025, 11, 24, 1, 16, 0, 0));
+    }
+
+    #[test]
+    fn negotiation_picks_the_highest_common_version() {
+        assert_eq!(negotiate(22, 22), 22);
+        assert_eq!(negotiate(14, 22), 11);
+        assert_eq!(negotiate(0, 22), 3);
+        assert_eq!(negotiate(22, 17), 17);
+        assert_eq!(header_version_for(0x0081, 22), 0);
+        assert_eq!(header_version_for(0x0092, 11), 11);
+        assert_eq!(header_version_for(0x0092, 8), 0);
+    }
+
+    #[test]
+    fn softkey_tables_have_cucm_shape() {
+        let t = softkey_template();
+        assert_eq!(t.len(), 32);
+        assert_eq!(t[10].event, 11);
+        assert_eq!(t[10].label.raw(), [0x80, 11]);
+        let sets = softkey_sets();
+        assert_eq!(sets[3].template_index[..4], [11, 9, 26, 28]);
+        assert_eq!(sets[3].info_index[0], 311);
+        assert_eq!(softkey_template_frame(0).len(), 12 + 652);
+        assert_eq!(softkey_sets_frame(22).len(), 12 + 780);
+    }
 }

@@ -663,3 +663,46 @@ fn old_version_answers_have_the_shape_of_real_callmanager_frames() {
     assert_eq!(a[1].message.id(), id);
     assert_eq!(a[1].to_bytes().len() as u32, len + 8);
 }
+
+#[test]
+fn shuffled_request_orders_still_complete_registration() {
+    for seed in 1..20u64 {
+        let mut lab = Lab::new(PhoneProfile::P7962, 1);
+        let mut cfg = PhoneConfig::new(MAC, Ipv4Addr::new(198, 18, 0, 10), PhoneProfile::P7962, 1);
+        cfg.shuffle_seed = Some(seed);
+        lab.phone = PhoneSession::new(cfg);
+        lab.phone.start(lab.now);
+        lab.pump();
+        assert!(lab.phone.is_in_service(), "seed {seed}");
+        assert_eq!(lab.phone.lines(), ["1001", "1002"]);
+    }
+}
+
+#[test]
+fn every_register_form_is_accepted() {
+    let cfg = SessionConfig::default();
+    let dir = directory();
+    for (len, ver, want) in [
+        (36, 0, 3),
+        (44, 5, 5),
+        (64, 11, 11),
+        (68, 11, 11),
+        (124, 17, 17),
+        (172, 22, 22),
+    ] {
+        let mut s = ServerSession::new(&cfg, IpAddr::V4(Ipv4Addr::LOCALHOST), Instant::now());
+        let r = Register {
+            device_name: "SEP001122334455".into(),
+            device_type: 7,
+            protocol_version: if len > 36 { ver } else { 0 },
+            ..Default::default()
+        };
+        let bytes = Frame::with_payload_len(0, Message::Register(r), len).to_bytes();
+        let a = server_answers(&cfg, &dir, &mut s, &bytes);
+        let Message::RegisterAck(ack) = &a[0].message else {
+            panic!("{len}: {a:?}")
+        };
+        assert_eq!(ack.protocol_version, want, "{len}");
+        assert_eq!(ack.features, RegisterAck::features_for(want));
+    }
+}

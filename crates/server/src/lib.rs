@@ -6,7 +6,13 @@
 //! process enters the server's network namespace, so a lab server's admin API is reachable
 //! from the host at 127.0.0.1.
 
+pub mod actions;
+pub mod adapters;
 pub mod bus;
+mod dhcp_config;
+mod discovery_service;
+mod seed;
+mod watch;
 
 use std::net::TcpListener as StdTcpListener;
 use std::sync::Arc;
@@ -16,20 +22,30 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::watch as tokio_watch;
 
+use adapters::{LeaseMacs, ProvisionedFiles, SccpDirectory, SipDirectory, SipLineIndex};
 pub use bus::EventBus;
+use journal::SharedSink;
+use provision::Provisioner;
+use store::{SqliteStore, Store};
 
 /// Why the server stopped or could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("admin listener: {0}")]
     Admin(std::io::Error),
+    #[error("device database {path}: {message}")]
+    Database { path: String, message: String },
     #[error("{service}: {message}")]
     Service {
         service: &'static str,
         message: String,
     },
+}
+
+fn service_err(service: &'static str) -> impl Fn(String) -> ServeError {
+    move |message| ServeError::Service { service, message }
 }
 
 /// State shared by every service and the admin surfaces.
@@ -38,6 +54,40 @@ pub struct Shared {
     pub events: Arc<EventBus>,
     pub ris: Arc<ris::Ris>,
     pub started: SystemTime,
+    pub provisioner: Arc<Provisioner>,
+    pub services: Services,
+}
+
+/// Handles of the running services (None when disabled in the configuration).
+#[derive(Default)]
+pub struct Services {
+    pub files: Option<fileserver::FileServer>,
+    pub sccp: Option<sccp_server::ServerHandle>,
+    pub sip: Option<sip_server::SipServer>,
+    pub discovery: Option<discovery::SwitchHandle>,
+    pub dhcp: Option<dhcp_server::DhcpServer>,
+}
+
+impl Services {
+    fn names(&self) -> Vec<&'static str> {
+        let mut v = vec!["admin"];
+        if self.files.is_some() {
+            v.push("tftp+http");
+        }
+        if self.sccp.is_some() {
+            v.push("sccp");
+        }
+        if self.sip.is_some() {
+            v.push("sip");
+        }
+        if self.discovery.is_some() {
+            v.push("discovery");
+        }
+        if self.dhcp.is_some() {
+            v.push("dhcp");
+        }
+        v
+    }
 }
 
 #[derive(Serialize)]
@@ -55,7 +105,7 @@ async fn health(State(shared): State<Arc<Shared>>) -> Json<Health> {
         node: shared.config.node.name.clone(),
         address: shared.config.node.address.to_string(),
         uptime_secs: shared.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
-        services: vec!["admin"],
+        services: shared.services.names(),
     })
 }
 
@@ -63,11 +113,136 @@ async fn events(State(shared): State<Arc<Shared>>) -> Json<Vec<journal::Event>> 
     Json(shared.events.recent())
 }
 
-/// The admin router (health and the recent event stream for now).
+async fn registrations(State(shared): State<Arc<Shared>>) -> Json<Vec<ris::Registration>> {
+    Json(shared.ris.snapshot())
+}
+
+/// `show cdp neighbors [detail]` / `show power inline` as text, for the CLI.
+async fn show(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path(what): axum::extract::Path<String>,
+) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    let Some(sw) = &shared.services.discovery else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "discovery is not running on this node (no [[discovery.interface]])\n".into(),
+        );
+    };
+    let Some(snap) = sw.snapshot().await else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "discovery agent stopped\n".into(),
+        );
+    };
+    match what.as_str() {
+        "cdp-neighbors" => (StatusCode::OK, discovery::show::cdp_neighbors(&snap)),
+        "cdp-neighbors-detail" => (StatusCode::OK, discovery::show::cdp_neighbors_detail(&snap)),
+        "lldp-neighbors" => (StatusCode::OK, discovery::show::lldp_neighbors(&snap)),
+        "power-inline" => (StatusCode::OK, discovery::show::power_inline(&snap)),
+        _ => (StatusCode::NOT_FOUND, format!("unknown view {what}\n")),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct DebugQuery {
+    on: bool,
+}
+
+/// `debug cdp packets|events|adjacency` / `no debug ...` at run time.
+async fn debug_cdp(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path(category): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<DebugQuery>,
+) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    use discovery::DebugCategory;
+    let Some(sw) = &shared.services.discovery else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "discovery is not running on this node".into(),
+        );
+    };
+    let c = match category.as_str() {
+        "packets" => DebugCategory::Packets,
+        "events" => DebugCategory::Events,
+        "adjacency" => DebugCategory::Adjacency,
+        other => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("category: expected packets, events or adjacency, found {other:?}"),
+            )
+        }
+    };
+    sw.set_debug(c, q.on);
+    let state = if q.on { "on" } else { "off" };
+    (
+        StatusCode::OK,
+        format!("CDP {category} debugging is {state}"),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct ResetBody {
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// Reset/restart a registered phone through whichever protocol it registered with.
+async fn reset(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path(device): axum::extract::Path<String>,
+    body: Option<Json<ResetBody>>,
+) -> (axum::http::StatusCode, Json<serde_json::Value>) {
+    use axum::http::StatusCode;
+    let kind = body
+        .and_then(|b| b.0.kind)
+        .unwrap_or_else(|| "restart".into());
+    let Some(name) = mac::Mac::from_device_name(&device)
+        .ok()
+        .map(|m| m.device_name())
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(
+                serde_json::json!({"code": "invalid", "field": "device", "message": format!("{device:?} is not a SEP<MAC> name or MAC")}),
+            ),
+        );
+    };
+    let reset_kind = match kind.as_str() {
+        "reset" => journal::ResetKind::Reset,
+        "restart" => journal::ResetKind::Restart,
+        "apply-config" | "apply_config" => journal::ResetKind::ApplyConfig,
+        other => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(
+                    serde_json::json!({"code": "invalid", "field": "kind", "message": format!("expected reset, restart or apply-config, found {other:?}")}),
+                ),
+            )
+        }
+    };
+    match actions::reset(&shared, &name, reset_kind).await {
+        Ok(how) => (
+            StatusCode::OK,
+            Json(serde_json::json!({"device": name, "sent": how})),
+        ),
+        Err(e) => (
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({"code": "not_registered", "field": "device", "message": e})),
+        ),
+    }
+}
+
+/// The admin router: health, events, registrations, IOS-style views and actions.
 pub fn admin_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .route("/api/events", get(events))
+        .route("/api/registrations", get(registrations))
+        .route("/api/show/{what}", get(show))
+        .route("/api/devices/{device}/reset", axum::routing::post(reset))
+        .route("/api/debug/cdp/{category}", axum::routing::post(debug_cdp))
         .with_state(shared)
 }
 
@@ -75,19 +250,148 @@ pub fn admin_router(shared: Arc<Shared>) -> Router {
 pub async fn run(
     config: config::Config,
     admin: StdTcpListener,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: tokio_watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
+    let events = Arc::new(EventBus::new(10_000));
+    let sink: SharedSink = events.clone();
+    let ris = Arc::new(ris::Ris::new());
+
+    let db = config.node.database.clone();
+    let db_err = |message: String| ServeError::Database {
+        path: db.display().to_string(),
+        message,
+    };
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| db_err(e.to_string()))?;
+    }
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&db).map_err(|e| db_err(e.to_string()))?);
+    seed::apply(&*store, &config).map_err(|e| db_err(e.to_string()))?;
+    let prov = Arc::new(Provisioner::new(store).map_err(|e| db_err(e.to_string()))?);
+    tracing::info!(files = prov.file_count(), database = %db.display(), "device database open");
+
+    let lease_macs = Arc::new(LeaseMacs::default());
+    let sip_lines = Arc::new(SipLineIndex::build(&prov));
+    let mut services = Services::default();
+
+    if config.files.enabled {
+        let fcfg = fileserver::Config {
+            tftp_bind: Some(config.files.tftp_listen),
+            http_bind: Some(config.files.http_listen),
+            root: config.node.tftp_root.clone(),
+            max_transfers: config.files.max_transfers as usize,
+            secure_cluster: config.files.secure_cluster,
+            ..fileserver::Config::default()
+        };
+        let sockets = fileserver::Sockets::bind(&fcfg)
+            .await
+            .map_err(|e| service_err("tftp/http")(e.to_string()))?;
+        let deps = fileserver::Deps {
+            source: Some(Arc::new(ProvisionedFiles(prov.clone()))),
+            macs: Some(lease_macs.clone()),
+            sink: Some(sink.clone()),
+            observer: None,
+        };
+        services.files = Some(
+            fileserver::spawn(fcfg, sockets, deps)
+                .map_err(|e| service_err("tftp/http")(e.to_string()))?,
+        );
+    }
+
+    if config.sccp.enabled {
+        let scfg = sccp_server::ServerConfig {
+            bind: config.sccp.listen,
+            keepalive_secs: config.sccp.keepalive_secs,
+            node_name: config.node.name.clone(),
+            lease_check: config.sccp.require_lease,
+            advertise_ip: Some(config.node.address),
+            ..sccp_server::ServerConfig::default()
+        };
+        let macs = lease_macs.clone();
+        let lease: Arc<dyn sccp::LeaseCheck> =
+            Arc::new(move |mac: &mac::Mac, ip: std::net::IpAddr| macs.lookup(ip) == Some(*mac));
+        let deps = sccp_server::Deps {
+            directory: Arc::new(SccpDirectory {
+                prov: prov.clone(),
+                keepalive_secs: config.sccp.keepalive_secs,
+            }),
+            ris: ris.clone(),
+            journal: sink.clone(),
+            lease: Some(lease),
+        };
+        services.sccp = Some(
+            sccp_server::spawn(scfg, deps)
+                .await
+                .map_err(|e| service_err("sccp")(e.to_string()))?,
+        );
+    }
+
+    if config.sip.enabled {
+        let mut reg = sip::RegistrarConfig {
+            realm: config.sip.realm.clone(),
+            min_expires: config.sip.min_expires,
+            max_expires: config.sip.max_expires,
+            auto_register: config.autoregistration.enabled,
+            ..sip::RegistrarConfig::default()
+        };
+        reg.default_expires = reg.default_expires.clamp(reg.min_expires, reg.max_expires);
+        let scfg = sip_server::SipServerConfig {
+            bind: config.sip.listen,
+            node: config.node.name.clone(),
+            advertised: Some(std::net::SocketAddr::new(
+                config.node.address.into(),
+                config.sip.listen.port(),
+            )),
+            registrar: reg,
+            ..sip_server::SipServerConfig::default()
+        };
+        let dir = Arc::new(SipDirectory {
+            prov: prov.clone(),
+            lines: sip_lines.clone(),
+        });
+        services.sip = Some(
+            sip_server::spawn(scfg, dir, ris.clone(), sink.clone())
+                .await
+                .map_err(|e| service_err("sip")(e.to_string()))?,
+        );
+    }
+
+    if config.discovery.run && !config.discovery.interfaces.is_empty() {
+        services.discovery = Some(
+            discovery_service::spawn(&config, sink.clone())
+                .map_err(|e| service_err("discovery")(e.to_string()))?,
+        );
+    }
+
+    if config.dhcp.enabled && !config.dhcp.pools.is_empty() {
+        let dcfg = dhcp_config::build(&config, &db);
+        dcfg.validate()
+            .map_err(|e| service_err("dhcp")(format!("{e:#}")))?;
+        services.dhcp = Some(dhcp_server::DhcpServer::spawn(dcfg, sink.clone(), None));
+    }
+
     let shared = Arc::new(Shared {
-        events: Arc::new(EventBus::new(10_000)),
-        ris: Arc::new(ris::Ris::new()),
+        events,
+        ris,
         started: SystemTime::now(),
+        provisioner: prov.clone(),
+        services,
         config,
     });
+
+    // Keep derived state current: the SIP line index follows every change, a change made
+    // to the database by another process (the CLI) is picked up, and DHCP acks teach the
+    // file service which MAC an address belongs to.
+    tokio::spawn(watch::changes(prov.clone(), sip_lines.clone()));
+    tokio::spawn(watch::database(prov.clone(), shutdown.clone()));
+    tokio::spawn(watch::leases(shared.events.subscribe(), lease_macs.clone()));
+
     admin.set_nonblocking(true).map_err(ServeError::Admin)?;
     let listener = tokio::net::TcpListener::from_std(admin).map_err(ServeError::Admin)?;
     tracing::info!(
         node = %shared.config.node.name,
         admin = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        services = ?shared.services.names(),
         "phoneboot serving"
     );
     let app = admin_router(shared.clone());

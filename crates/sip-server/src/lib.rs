@@ -34,6 +34,9 @@ pub struct SipServerConfig {
     pub bind: SocketAddr,
     pub udp: bool,
     pub tcp: bool,
+    /// Tasks receiving on the UDP socket concurrently (parse and encode run in parallel;
+    /// the registrar state is behind one short-held lock).
+    pub udp_tasks: usize,
     /// Our address as phones reach it (Via/Contact of NOTIFYs); default: `bind`, or the
     /// local address of the flow when `bind` is unspecified.
     pub advertised: Option<SocketAddr>,
@@ -52,6 +55,10 @@ pub struct SipServerConfig {
     pub notify_timeout: Duration,
     /// How often expired bindings are swept.
     pub sweep_interval: Duration,
+    /// After auto-registering an unknown phone, send it a restart NOTIFY this long after
+    /// the 200 so it fetches its new SEP file (as CUCM resets auto-registered phones).
+    /// `None`: leave it alone.
+    pub restart_after_auto_register: Option<Duration>,
 }
 
 impl Default for SipServerConfig {
@@ -60,6 +67,7 @@ impl Default for SipServerConfig {
             bind: SocketAddr::from(([0, 0, 0, 0], 5060)),
             udp: true,
             tcp: true,
+            udp_tasks: 2,
             advertised: None,
             node: "phoneboot".into(),
             registrar: RegistrarConfig::default(),
@@ -69,6 +77,7 @@ impl Default for SipServerConfig {
             tcp_idle_timeout: Duration::from_secs(3900),
             notify_timeout: Duration::from_secs(8),
             sweep_interval: Duration::from_secs(1),
+            restart_after_auto_register: Some(Duration::from_secs(2)),
         }
     }
 }
@@ -99,6 +108,9 @@ impl SipServerConfig {
         }
         if !(512..=1 << 20).contains(&self.max_message) {
             return bad("max_message must be between 512 bytes and 1 MiB");
+        }
+        if self.udp_tasks == 0 || self.udp_tasks > 64 {
+            return bad("udp_tasks must be between 1 and 64");
         }
         if self.max_tcp_connections == 0 {
             return bad("max_tcp_connections must be > 0");
@@ -242,7 +254,9 @@ pub async fn spawn(
     let token = CancellationToken::new();
     let mut tasks = JoinSet::new();
     if let Some(u) = shared.udp.clone() {
-        tasks.spawn(udp_loop(shared.clone(), u, token.clone()));
+        for _ in 0..shared.cfg.udp_tasks {
+            tasks.spawn(udp_loop(shared.clone(), u.clone(), token.clone()));
+        }
     }
     if let Some(l) = listener {
         tasks.spawn(tcp_accept(shared.clone(), l, token.clone()));
@@ -439,7 +453,12 @@ async fn send_notify(sh: Arc<Shared>, r: OutRequest) -> NotifyResult {
 
 /// Feeds one parsed message to the registrar and applies what came out.
 /// Returns the response bytes and where to send them (UDP).
-fn process(sh: &Shared, msg: &Message, src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
+fn process(
+    sh: &Arc<Shared>,
+    msg: &Message,
+    src: SocketAddr,
+    transport: Transport,
+) -> Option<Vec<u8>> {
     let now = SystemTime::now();
     let out = lock(&sh.reg).handle(sh.dir.as_ref(), msg, src, transport, now);
     if let Some((branch, code)) = out.notify_response {
@@ -460,7 +479,7 @@ fn reg_key(device: &str, line: &str) -> RegKey {
     }
 }
 
-fn apply_events(sh: &Shared, events: Vec<RegEvent>, now: SystemTime) {
+fn apply_events(sh: &Arc<Shared>, events: Vec<RegEvent>, now: SystemTime) {
     for ev in events {
         match ev {
             RegEvent::Registered {
@@ -563,6 +582,18 @@ fn apply_events(sh: &Shared, events: Vec<RegEvent>, now: SystemTime) {
             }
             RegEvent::AutoRegistered { device, dn, .. } => {
                 info!(%device, %dn, "SIP phone auto-registered");
+                if let Some(delay) = sh.cfg.restart_after_auto_register {
+                    let handle = NotifyHandle { shared: sh.clone() };
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        if let Err(e) = handle
+                            .notify_service_control(&device, ServiceAction::Restart)
+                            .await
+                        {
+                            info!(%device, error = %e, "no restart after auto-registration");
+                        }
+                    });
+                }
             }
         }
     }

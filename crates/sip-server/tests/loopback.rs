@@ -353,3 +353,65 @@ async fn config_is_validated() {
     assert!(bad.validate().is_err());
     assert!(SipServerConfig::default().validate().is_ok());
 }
+
+#[tokio::test]
+async fn auto_registered_phone_is_told_to_restart() {
+    let dir = Arc::new(MemoryDirectory::new());
+    dir.enable_auto_register(7000, 7009);
+    let ris = Arc::new(Ris::new());
+    let server = spawn(
+        SipServerConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            tcp: false,
+            registrar: RegistrarConfig {
+                auto_register: true,
+                ..Default::default()
+            },
+            restart_after_auto_register: Some(Duration::from_millis(100)),
+            ..Default::default()
+        },
+        dir.clone(),
+        ris.clone(),
+        VecSink::new(),
+    )
+    .await
+    .unwrap();
+    let to = server.udp_addr().unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // A phone that booted on XMLDefault: its MAC is unknown, it asks for some line.
+    let mut cfg = client("xmldefault", "", sock.local_addr().unwrap(), Transport::Udp)
+        .config()
+        .clone();
+    cfg.mac = Some("00aabb112233".parse().unwrap());
+    let mut c = RegisterClient::new(cfg);
+    assert!(matches!(
+        udp_register(&sock, to, &mut c, 600).await,
+        ClientEvent::Registered { .. }
+    ));
+    let row = ris
+        .get(&RegKey {
+            device: "SEP00AABB112233".into(),
+            line: Some("7000".into()),
+        })
+        .expect("auto-registered row under the new DN");
+    assert_eq!(row.from, sock.local_addr().unwrap());
+    use sip::SipDirectory;
+    assert_eq!(
+        dir.device_by_mac("00aabb112233".parse().unwrap())
+            .unwrap()
+            .lines,
+        vec!["7000".to_string()]
+    );
+    let mut buf = vec![0u8; 65_536];
+    let (n, src) = tokio::time::timeout(Duration::from_secs(2), sock.recv_from(&mut buf))
+        .await
+        .expect("restart NOTIFY")
+        .unwrap();
+    let m = Message::parse(&buf[..n], &Limits::default()).unwrap();
+    assert_eq!(m.header("Event"), Some("service-control"));
+    assert!(String::from_utf8_lossy(&m.body).starts_with("action=restart"));
+    sock.send_to(&m.response(200, "OK").encode(), src)
+        .await
+        .unwrap();
+    server.shutdown().await;
+}

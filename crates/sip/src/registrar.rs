@@ -166,7 +166,9 @@ pub struct LineBindings {
 /// What changed, for RIS and the journal.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RegEvent {
-    /// A REGISTER was accepted and the line has bindings. `first` = it had none before.
+    /// A REGISTER was accepted and the line has bindings. `first` = it had none before, or
+    /// the phone replaced its binding under a new Call-ID (it rebooted): a new registration
+    /// rather than a refresh.
     Registered {
         device: String,
         mac: Option<Mac>,
@@ -716,6 +718,7 @@ impl Registrar {
         bindings.retain(|b| b.expires_at > now);
         let had_any = !bindings.is_empty();
         let last_from = bindings.last().map(|b| b.source).unwrap_or(src);
+        let mut new_session = false;
         match &contacts {
             Contacts::Star => {
                 if expires_hdr != Some(0) {
@@ -794,6 +797,8 @@ impl Registrar {
                         if bindings[i].call_id == call_id && bindings[i].cseq >= cseq {
                             return (Some(req.response(500, "Out Of Order")), true);
                         }
+                        // Same phone and line, new Call-ID: the phone restarted.
+                        new_session |= bindings[i].call_id != call_id && e != 0;
                     }
                     if e == 0 {
                         if let Some(i) = pos {
@@ -884,7 +889,7 @@ impl Registrar {
                 expires,
                 user_agent: newest.and_then(|b| b.user_agent.clone()),
                 model: newest.and_then(|b| b.model.clone()),
-                first: !had_any,
+                first: !had_any || new_session,
             });
             self.lines.insert(
                 user,

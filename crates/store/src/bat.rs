@@ -7,7 +7,7 @@
 //! phoneboot adds `SIP AUTH USER n` / `SIP AUTH PASSWORD n`, written only on request
 //! (`with_secrets`), so that an export can be re-imported into an identical database.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 
 use crate::error::StoreError;
@@ -118,6 +118,7 @@ pub fn parse(input: impl Read) -> Result<ParsedCsv, StoreError> {
             .at_row(1));
         }
     }
+    let lay = Layout::new(&cols, &headers);
     let mut rows = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let row = i + 2;
@@ -134,7 +135,7 @@ pub fn parse(input: impl Read) -> Result<ParsedCsv, StoreError> {
             )
             .at_row(row));
         }
-        rows.push(parse_record(&rec, &cols, &headers, row).map_err(|e| e.at_row(row))?);
+        rows.push(parse_record(&rec, &lay, row).map_err(|e| e.at_row(row))?);
     }
     Ok(ParsedCsv {
         rows,
@@ -142,26 +143,66 @@ pub fn parse(input: impl Read) -> Result<ParsedCsv, StoreError> {
     })
 }
 
-fn parse_record(
-    rec: &csv::StringRecord,
-    cols: &[Option<Col>],
-    headers: &csv::StringRecord,
-    row: usize,
-) -> Result<ImportRow, StoreError> {
-    let mut cell: HashMap<Col, (&str, &str)> = HashMap::new();
-    for (j, value) in rec.iter().enumerate() {
-        if let Some(Some(c)) = cols.get(j) {
-            cell.insert(*c, (value, headers.get(j).unwrap_or("")));
+/// Column positions, computed once per file.
+struct Layout {
+    idx: HashMap<Col, usize>,
+    names: Vec<String>,
+    lines: Vec<usize>,
+    speed_dials: Vec<usize>,
+}
+
+impl Layout {
+    fn new(cols: &[Option<Col>], headers: &csv::StringRecord) -> Self {
+        let mut idx = HashMap::new();
+        let mut lines = std::collections::BTreeSet::new();
+        let mut speed_dials = std::collections::BTreeSet::new();
+        for (j, c) in cols.iter().enumerate() {
+            if let Some(c) = c {
+                idx.insert(*c, j);
+                match c {
+                    Col::Dn(n)
+                    | Col::Display(n)
+                    | Col::Label(n)
+                    | Col::AuthUser(n)
+                    | Col::AuthPassword(n) => {
+                        lines.insert(*n);
+                    }
+                    Col::SdNumber(n) | Col::SdLabel(n) => {
+                        speed_dials.insert(*n);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Layout {
+            idx,
+            names: headers.iter().map(normalise_header).collect(),
+            lines: lines.into_iter().collect(),
+            speed_dials: speed_dials.into_iter().collect(),
         }
     }
-    let get = |c: Col| cell.get(&c).map(|(v, _)| *v).unwrap_or("");
-    let hdr = |c: Col, default: &str| -> String {
-        cell.get(&c)
-            .map(|(_, h)| normalise_header(h))
-            .unwrap_or_else(|| default.to_string())
-    };
+
+    fn get<'r>(&self, rec: &'r csv::StringRecord, c: Col) -> &'r str {
+        self.idx.get(&c).and_then(|&j| rec.get(j)).unwrap_or("")
+    }
+
+    /// The header as written (normalised), or the canonical name when the column is absent.
+    fn hdr(&self, c: Col, default: impl FnOnce() -> String) -> std::borrow::Cow<'_, str> {
+        match self.idx.get(&c).and_then(|&j| self.names.get(j)) {
+            Some(n) => std::borrow::Cow::Borrowed(n.as_str()),
+            None => std::borrow::Cow::Owned(default()),
+        }
+    }
+}
+
+fn parse_record(
+    rec: &csv::StringRecord,
+    lay: &Layout,
+    row: usize,
+) -> Result<ImportRow, StoreError> {
+    let get = |c: Col| lay.get(rec, c);
     let mac = get(Col::Mac);
-    let (name, _) = validate::device_name(&hdr(Col::Mac, "MAC ADDRESS"), mac)?;
+    let (name, _) = validate::device_name(&lay.hdr(Col::Mac, || "MAC ADDRESS".into()), mac)?;
     let model_s = get(Col::DeviceType);
     let protocol = match get(Col::Protocol) {
         "" => {
@@ -172,56 +213,56 @@ fn parse_record(
             }
         }
         p => p.parse().map_err(|_| {
-            StoreError::invalid(hdr(Col::Protocol, "DEVICE PROTOCOL"), "SCCP or SIP", p)
+            StoreError::invalid(
+                lay.hdr(Col::Protocol, || "DEVICE PROTOCOL".into()),
+                "SCCP or SIP",
+                p,
+            )
         })?,
     };
-    let m = validate::model(&hdr(Col::DeviceType, "DEVICE TYPE"), model_s, protocol)?;
+    let m = validate::model(
+        &lay.hdr(Col::DeviceType, || "DEVICE TYPE".into()),
+        model_s,
+        protocol,
+    )?;
     let mut d = NewDevice::new(&name, m.name, protocol);
     d.description = get(Col::Description).to_string();
-    validate::text(&hdr(Col::Description, "DESCRIPTION"), &d.description, 128)?;
+    validate::text(
+        &lay.hdr(Col::Description, || "DESCRIPTION".into()),
+        &d.description,
+        128,
+    )?;
     if !get(Col::Pool).is_empty() {
         d.device_pool = get(Col::Pool).to_string();
     }
     d.owner = get(Col::UserId).to_string();
 
     // Lines and speed dials by index; gaps are allowed in the file, order is kept.
-    let mut line_idx: BTreeMap<usize, ()> = BTreeMap::new();
-    let mut sd_idx: BTreeMap<usize, ()> = BTreeMap::new();
-    for c in cell.keys() {
-        match c {
-            Col::Dn(n)
-            | Col::Display(n)
-            | Col::Label(n)
-            | Col::AuthUser(n)
-            | Col::AuthPassword(n) => {
-                line_idx.insert(*n, ());
-            }
-            Col::SdNumber(n) | Col::SdLabel(n) => {
-                sd_idx.insert(*n, ());
-            }
-            _ => {}
-        }
-    }
     let mut auth = Vec::new();
-    for &n in line_idx.keys() {
+    for &n in &lay.lines {
         let dn = get(Col::Dn(n));
         let display = get(Col::Display(n));
         let label = get(Col::Label(n));
         let (au, ap) = (get(Col::AuthUser(n)), get(Col::AuthPassword(n)));
+        let dn_field = lay.hdr(Col::Dn(n), || format!("DIRECTORY NUMBER {n}"));
         if dn.is_empty() {
             if !display.is_empty() || !label.is_empty() {
                 return Err(StoreError::invalid(
-                    hdr(Col::Dn(n), &format!("DIRECTORY NUMBER {n}")),
+                    dn_field,
                     "a directory number when DISPLAY/LINE TEXT LABEL is given",
                     "",
                 ));
             }
             continue;
         }
-        validate::dn(&hdr(Col::Dn(n), &format!("DIRECTORY NUMBER {n}")), dn)?;
-        validate::text(&hdr(Col::Display(n), &format!("DISPLAY {n}")), display, 50)?;
+        validate::dn(&dn_field, dn)?;
         validate::text(
-            &hdr(Col::Label(n), &format!("LINE TEXT LABEL {n}")),
+            &lay.hdr(Col::Display(n), || format!("DISPLAY {n}")),
+            display,
+            50,
+        )?;
+        validate::text(
+            &lay.hdr(Col::Label(n), || format!("LINE TEXT LABEL {n}")),
             label,
             30,
         )?;
@@ -231,28 +272,26 @@ fn parse_record(
             display: display.to_string(),
         });
         let has_auth =
-            cell.contains_key(&Col::AuthUser(n)) || cell.contains_key(&Col::AuthPassword(n));
+            lay.idx.contains_key(&Col::AuthUser(n)) || lay.idx.contains_key(&Col::AuthPassword(n));
         auth.push(has_auth.then(|| (au.to_string(), ap.to_string())));
     }
-    for &n in sd_idx.keys() {
+    for &n in &lay.speed_dials {
         let number = get(Col::SdNumber(n));
         let label = get(Col::SdLabel(n));
+        let field = lay.hdr(Col::SdNumber(n), || format!("SPEED DIAL NUMBER {n}"));
         if number.is_empty() {
             if !label.is_empty() {
                 return Err(StoreError::invalid(
-                    hdr(Col::SdNumber(n), &format!("SPEED DIAL NUMBER {n}")),
+                    field,
                     "a number when SPEED DIAL LABEL is given",
                     "",
                 ));
             }
             continue;
         }
-        validate::speed_dial_number(
-            &hdr(Col::SdNumber(n), &format!("SPEED DIAL NUMBER {n}")),
-            number,
-        )?;
+        validate::speed_dial_number(&field, number)?;
         validate::text(
-            &hdr(Col::SdLabel(n), &format!("SPEED DIAL LABEL {n}")),
+            &lay.hdr(Col::SdLabel(n), || format!("SPEED DIAL LABEL {n}")),
             label,
             30,
         )?;

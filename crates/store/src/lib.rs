@@ -100,6 +100,17 @@ pub trait Store: Send + Sync {
     /// Adds every row or nothing (one transaction). Missing lines are created.
     fn import(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError>;
 
+    /// Runs the import in a transaction and rolls it back: the same checks, no change.
+    fn check_import(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError>;
+
     /// Everything, read in one transaction.
     fn snapshot(&self) -> Result<Snapshot, StoreError>;
+
+    /// A token that changes whenever the configuration changes (a generation counter every
+    /// configuration write bumps; writes to other tables sharing the database, such as DHCP
+    /// leases, leave it alone); `None` when the backend cannot tell (then poll with a full
+    /// reload, or use LISTEN/NOTIFY on PostgreSQL).
+    fn external_change_token(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
 }

@@ -122,6 +122,15 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO rings VALUES (1, 'Chirp 1', 'Chirp1.raw');
     INSERT INTO rings VALUES (2, 'Chirp 2', 'Chirp2.raw');
     ",
+    // 2: a counter every configuration write bumps, so other processes sharing the file can
+    // tell a configuration change from other tables' writes (DHCP leases, the journal).
+    "
+    CREATE TABLE config_generation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        value INTEGER NOT NULL
+    );
+    INSERT INTO config_generation (id, value) VALUES (1, 0);
+    ",
 ];
 
 /// SQLite-backed [`Store`]. One connection, serialised by a mutex; several processes (or
@@ -178,6 +187,10 @@ impl SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
+        tx.execute(
+            "UPDATE config_generation SET value = value + 1 WHERE id = 1",
+            [],
+        )?;
         tx.commit()?;
         Ok(out)
     }
@@ -1274,13 +1287,8 @@ impl Store for SqliteStore {
                 dn: dn.clone(),
                 ..Default::default()
             }];
-            let dev = canonical(&nd)?;
             nd.description = format!("Auto {dn}");
-            let mut dev = Device {
-                description: nd.description.clone(),
-                ..dev
-            };
-            dev.revision = 1;
+            let dev = canonical(&nd)?;
             if exists(tx, "SELECT 1 FROM devices WHERE name = ?1", &dev.name)? {
                 return Err(StoreError::Duplicate {
                     kind: "device",
@@ -1304,6 +1312,23 @@ impl Store for SqliteStore {
 
     fn import(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError> {
         self.write(|tx| import_rows(tx, rows))
+    }
+
+    fn external_change_token(&self) -> Result<Option<i64>, StoreError> {
+        let conn = self.lock();
+        Ok(Some(conn.query_row(
+            "SELECT value FROM config_generation WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )?))
+    }
+
+    fn check_import(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let report = import_rows(&tx, rows)?;
+        tx.rollback()?;
+        Ok(report)
     }
 
     fn snapshot(&self) -> Result<Snapshot, StoreError> {

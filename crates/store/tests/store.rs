@@ -34,11 +34,11 @@ fn migrations_run_once_and_seed_defaults() {
     let path = dir.path().join("pb.db");
     {
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), 2);
         s.add_line(&line("1000")).unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), 2);
     assert_eq!(s.lines().unwrap().len(), 1, "reopening keeps data");
     assert_eq!(s.pools().unwrap()[0].name, DEFAULT_POOL);
     assert_eq!(s.groups().unwrap()[0].name, DEFAULT_GROUP);
@@ -426,4 +426,19 @@ fn pools_groups_nodes_and_loads() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("model:"), "{e}");
+}
+
+proptest::proptest! {
+    /// Arbitrary bytes as a CSV file give rows or an error, never a panic; whatever parses
+    /// imports or fails cleanly.
+    #[test]
+    fn arbitrary_csv_never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+        let mut input = b"MAC ADDRESS,DEVICE TYPE,DIRECTORY NUMBER 1,DISPLAY 1\n".to_vec();
+        input.extend_from_slice(&body);
+        if let Ok(parsed) = bat::parse(input.as_slice()) {
+            let s = SqliteStore::in_memory().unwrap();
+            let _ = s.import(&parsed.rows);
+        }
+        let _ = bat::parse(body.as_slice());
+    }
 }

@@ -49,13 +49,23 @@ struct Args {
     timeout_ms: u64,
     #[arg(long)]
     json: bool,
+    /// Runtime threads (1: current-thread runtime).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()?
+    };
     rt.block_on(run(args))
 }
 

@@ -1,5 +1,8 @@
 //! One module per subcommand.
 
+pub mod admin;
 pub mod config;
 pub mod lab;
 pub mod serve;
+pub mod show;
+pub mod target;

@@ -62,7 +62,9 @@ async fn shutdown_signal() {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PHONEBOOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     if format == "json" {
         builder.json().init();
     } else {

@@ -1,0 +1,39 @@
+//! Device-database administration (`phone`, `line`, `pool`, `node`, `group`, `load`,
+//! `settings`, `files`, `import`, `export`): on the database file; a running server picks the
+//! change up within a second and rebuilds the affected files.
+
+use std::process::ExitCode;
+
+use provision::cli::AdminCommand;
+
+use super::target::Target;
+
+pub fn run(target: &Target, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
+    let db = target.database()?;
+    match provision::cli::run(&db, &cmd) {
+        Ok(text) => {
+            print!("{text}");
+            if !text.is_empty() && !text.ends_with('\n') {
+                println!();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("phoneboot: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `phoneboot reset|restart SEP...` through a running server.
+pub fn reset(target: &Target, device: &str, kind: &str) -> anyhow::Result<ExitCode> {
+    let url = format!("{}/api/devices/{device}/reset", target.server_url()?);
+    let (status, body) =
+        super::target::http("POST", &url, Some(&format!("{{\"kind\":\"{kind}\"}}")))?;
+    println!("{}", body.trim());
+    Ok(if status == 200 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,123 @@
+//! Which node or database an administration command talks to.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+
+/// Where to find the database and the running server: flags, their environment twins, a
+/// lab's name, or a configuration file, in that order.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Target {
+    /// The SQLite device database.
+    #[arg(long, global = true, env = "PHONEBOOT_DB")]
+    pub db: Option<PathBuf>,
+    /// A running server's admin URL, e.g. http://127.0.0.1:8080.
+    #[arg(long, global = true, env = "PHONEBOOT_SERVER")]
+    pub server: Option<String>,
+    /// Use the database and server of this lab.
+    #[arg(long, global = true, env = "PHONEBOOT_LAB")]
+    pub lab: Option<String>,
+    /// Take the database path and admin address from this configuration.
+    #[arg(long, global = true, env = "PHONEBOOT_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl Target {
+    fn lab(&self) -> anyhow::Result<Option<lab::Lab>> {
+        match &self.lab {
+            Some(name) => Ok(Some(lab::Lab::new(name, &lab::Lab::default_root())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn database(&self) -> anyhow::Result<PathBuf> {
+        if let Some(db) = &self.db {
+            return Ok(db.clone());
+        }
+        if let Some(cfg) = &self.config {
+            return Ok(config::Config::load(cfg)?.node.database);
+        }
+        if let Some(lab) = self.lab()? {
+            if !lab.exists() {
+                bail!("lab {} does not exist", lab.name());
+            }
+            return Ok(lab.database_path());
+        }
+        Ok(PathBuf::from("/var/lib/phoneboot/phoneboot.db"))
+    }
+
+    pub fn server_url(&self) -> anyhow::Result<String> {
+        if let Some(s) = &self.server {
+            return Ok(s.trim_end_matches('/').to_string());
+        }
+        if let Some(cfg) = &self.config {
+            return Ok(format!(
+                "http://{}",
+                config::Config::load(cfg)?.admin.listen
+            ));
+        }
+        if let Some(lab) = self.lab()? {
+            return lab
+                .admin_url()
+                .with_context(|| format!("lab {} is not up", lab.name()));
+        }
+        Ok("http://127.0.0.1:8080".into())
+    }
+}
+
+/// A minimal HTTP/1.1 client for the local admin API (no TLS, no redirects): enough for the
+/// CLI to ask a running server, without pulling an HTTP client stack into the binary.
+pub fn http(method: &str, url: &str, body: Option<&str>) -> anyhow::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("{url}: only http:// admin URLs are supported"))?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let mut s = std::net::TcpStream::connect(host).with_context(|| {
+        format!("connecting to the server at {host} (is `phoneboot serve` running?)")
+    })?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, payload) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("malformed HTTP answer")?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    let payload = if chunked {
+        dechunk(payload)
+    } else {
+        payload.to_string()
+    };
+    Ok((status, payload))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}

@@ -1,0 +1,261 @@
+//! The device database as each protocol service asks for it.
+//!
+//! Every service defines the narrow view it needs (`fileserver::FileSource`,
+//! `sccp::SccpDirectory`, `sip::SipDirectory`); these adapters answer them from the
+//! provisioner's in-memory, always-current model, so a lookup on a hot path is an index read.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use cnf::Protocol;
+use mac::Mac;
+use provision::{DeviceInfo, Provisioner};
+
+/// Generated files (SEP, XMLDefault, dial template, softkeys, ring list) for TFTP/HTTP.
+pub struct ProvisionedFiles(pub Arc<Provisioner>);
+
+impl fileserver::FileSource for ProvisionedFiles {
+    fn get(&self, name: &str) -> Option<Arc<fileserver::File>> {
+        let f = self.0.get(name)?;
+        Some(Arc::new(fileserver::File::with_version(
+            bytes::Bytes::copy_from_slice(&f.bytes),
+            f.version,
+            f.modified,
+        )))
+    }
+}
+
+fn ipv4_of(host: &str) -> Option<Ipv4Addr> {
+    host.parse().ok()
+}
+
+/// The SCCP view of a provisioned device.
+fn sccp_device(d: &DeviceInfo, keepalive: u32) -> sccp::SccpDevice {
+    sccp::SccpDevice {
+        name: d.name.clone(),
+        device_type: d.model.device_type,
+        model: d.model.name.to_string(),
+        lines: d
+            .lines
+            .iter()
+            .map(|l| sccp::SccpLine {
+                dn: l.dn.clone(),
+                label: l.label.clone(),
+                display: l.display.clone(),
+            })
+            .collect(),
+        speed_dials: d
+            .speed_dials
+            .iter()
+            .map(|s| sccp::SpeedDial {
+                number: s.number.clone(),
+                label: s.label.clone(),
+            })
+            .collect(),
+        keepalive_secs: Some(keepalive),
+        call_managers: d
+            .call_managers()
+            .iter()
+            .filter_map(|c| {
+                Some(sccp::CallManager {
+                    name: c.name.clone(),
+                    ip: ipv4_of(&c.host)?,
+                    port: c.sccp_port,
+                })
+            })
+            .collect(),
+        date_format: "M/D/Y".into(),
+        tz_offset_secs: 0,
+        user_name: d.description.clone(),
+        forward_all: None,
+        firmware: d.load.clone(),
+    }
+}
+
+/// SCCP devices from the database; unknown phones auto-register through it.
+pub struct SccpDirectory {
+    pub prov: Arc<Provisioner>,
+    pub keepalive_secs: u32,
+}
+
+impl sccp::SccpDirectory for SccpDirectory {
+    fn device(&self, name: &str) -> Option<sccp::SccpDevice> {
+        let d = self.prov.device(name)?;
+        (d.protocol == Protocol::Sccp).then(|| sccp_device(&d, self.keepalive_secs))
+    }
+
+    fn auto_register(
+        &self,
+        name: &str,
+        device_type: u32,
+    ) -> Result<sccp::SccpDevice, sccp::AutoRegisterError> {
+        let model = model_for_device_type(device_type)
+            .ok_or(sccp::AutoRegisterError::UnsupportedModel(device_type))?;
+        match self.prov.auto_register(name, model, Some(Protocol::Sccp)) {
+            Ok(_) => {}
+            Err(e) => return Err(classify_autoreg(e.to_string())),
+        }
+        let d = self
+            .prov
+            .device(name)
+            .ok_or_else(|| sccp::AutoRegisterError::Store("device vanished".into()))?;
+        Ok(sccp_device(&d, self.keepalive_secs))
+    }
+}
+
+fn classify_autoreg(msg: String) -> sccp::AutoRegisterError {
+    let lower = msg.to_ascii_lowercase();
+    if lower.contains("disabled") || lower.contains("is off") {
+        sccp::AutoRegisterError::Disabled
+    } else if lower.contains("free") || lower.contains("exhausted") {
+        sccp::AutoRegisterError::RangeExhausted
+    } else {
+        sccp::AutoRegisterError::Store(msg)
+    }
+}
+
+/// The catalogue model whose SCCP device type is `t` (e.g. 7 = 7960).
+fn model_for_device_type(t: u32) -> Option<&'static str> {
+    cnf::catalog::model_names()
+        .into_iter()
+        .find(|n| cnf::catalog::lookup(n).is_some_and(|m| m.device_type == t))
+}
+
+/// SIP lines by directory number, kept current from the provisioner's change feed (the
+/// registrar asks "whose line is this AOR?" for every REGISTER).
+#[derive(Default)]
+pub struct SipLineIndex {
+    inner: std::sync::RwLock<SipLineMaps>,
+}
+
+#[derive(Default)]
+struct SipLineMaps {
+    /// DN -> (device, line); the first SIP device showing a shared line owns its credentials.
+    by_dn: HashMap<String, (String, provision::DeviceLine)>,
+    /// device -> its DNs, to unindex on change.
+    by_device: HashMap<String, Vec<String>>,
+}
+
+impl SipLineIndex {
+    /// Indexes every SIP device the provisioner knows.
+    pub fn build(prov: &Provisioner) -> Self {
+        let idx = SipLineIndex::default();
+        if let Ok(devices) = prov.store().devices() {
+            for d in devices {
+                idx.refresh(prov, &d.name);
+            }
+        }
+        idx
+    }
+
+    /// Re-reads one device (after a change) and re-indexes its lines.
+    pub fn refresh(&self, prov: &Provisioner, device: &str) {
+        let info = prov.device(device);
+        let mut m = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        let key = device.to_ascii_uppercase();
+        if let Some(old) = m.by_device.remove(&key) {
+            for dn in old {
+                if m.by_dn
+                    .get(&dn)
+                    .is_some_and(|(owner, _)| owner.eq_ignore_ascii_case(device))
+                {
+                    m.by_dn.remove(&dn);
+                }
+            }
+        }
+        let Some(info) = info.filter(|i| i.protocol == Protocol::Sip) else {
+            return;
+        };
+        let mut dns = Vec::new();
+        for l in &info.lines {
+            m.by_dn
+                .entry(l.dn.clone())
+                .or_insert_with(|| (info.name.clone(), l.clone()));
+            dns.push(l.dn.clone());
+        }
+        m.by_device.insert(key, dns);
+    }
+
+    pub fn get(&self, dn: &str) -> Option<(String, provision::DeviceLine)> {
+        let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        m.by_dn.get(dn).cloned()
+    }
+}
+
+/// SIP lines and devices from the database.
+pub struct SipDirectory {
+    pub prov: Arc<Provisioner>,
+    pub lines: Arc<SipLineIndex>,
+}
+
+impl sip::SipDirectory for SipDirectory {
+    fn line(&self, user: &str) -> Option<sip::SipLine> {
+        let (device, line) = self.lines.get(user)?;
+        Some(sip::SipLine {
+            device,
+            dn: line.dn.clone(),
+            auth_user: line.auth_user.clone(),
+            password: (!line.auth_password.is_empty()).then(|| line.auth_password.clone()),
+        })
+    }
+
+    fn device_by_mac(&self, mac: Mac) -> Option<sip::SipDevice> {
+        let d = self.prov.device_by_mac(mac)?;
+        Some(sip::SipDevice {
+            device: d.name.clone(),
+            mac: d.mac,
+            model: Some(d.model.name.to_string()),
+            lines: d.lines.iter().map(|l| l.dn.clone()).collect(),
+        })
+    }
+
+    fn auto_register(&self, req: &sip::AutoRegisterRequest) -> Option<sip::SipLine> {
+        let model = req
+            .model
+            .as_deref()
+            .and_then(|m| cnf::catalog::lookup(m).map(|i| i.name))
+            .unwrap_or("Cisco 8845");
+        let name = req.mac.device_name();
+        self.prov
+            .auto_register(&name, model, Some(Protocol::Sip))
+            .map_err(
+                |e| tracing::info!(device = %name, error = %e, "sip: auto-registration refused"),
+            )
+            .ok()?;
+        self.lines.refresh(&self.prov, &name);
+        let d = self.prov.device(&name)?;
+        let l = d.lines.first()?;
+        Some(sip::SipLine {
+            device: d.name.clone(),
+            dn: l.dn.clone(),
+            auth_user: l.auth_user.clone(),
+            password: (!l.auth_password.is_empty()).then(|| l.auth_password.clone()),
+        })
+    }
+}
+
+/// Which MAC a client address belongs to, from the journal's DHCP acks (until the DHCP
+/// service's lease table is wired in).
+#[derive(Default)]
+pub struct LeaseMacs {
+    map: std::sync::RwLock<std::collections::HashMap<IpAddr, Mac>>,
+}
+
+impl LeaseMacs {
+    pub fn record(&self, ip: IpAddr, mac: Mac) {
+        let mut m = self.map.write().unwrap_or_else(|p| p.into_inner());
+        m.insert(ip, mac);
+    }
+
+    pub fn lookup(&self, ip: IpAddr) -> Option<Mac> {
+        let m = self.map.read().unwrap_or_else(|p| p.into_inner());
+        m.get(&ip).copied()
+    }
+}
+
+impl fileserver::MacLookup for LeaseMacs {
+    fn mac_for_ip(&self, ip: IpAddr) -> Option<Mac> {
+        self.lookup(ip)
+    }
+}
