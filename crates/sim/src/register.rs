@@ -141,6 +141,9 @@ pub struct SccpReg {
     /// Connection failures since the last success: (server, reason).
     failures: Vec<(usize, String)>,
     in_service_reported: bool,
+    /// While registering: return from `next_event` on a connection failure, so that "no
+    /// CallManager answered" is reported as soon as the last one refused.
+    break_on_failure: bool,
 }
 
 /// The sccp crate's wire profile for a catalogue model.
@@ -308,7 +311,16 @@ impl SccpReg {
             let far = tokio::time::Instant::now() + Duration::from_secs(3600);
             tokio::select! {
                 ev = self.rx.recv() => match ev {
-                    Some(ev) => self.on_conn(ev),
+                    Some(ev) => {
+                        self.on_conn(ev);
+                        if self.break_on_failure && !self.failures.is_empty() {
+                            self.apply_actions();
+                            if let Some(e) = self.session.poll_event() {
+                                return Some(e);
+                            }
+                            return None;
+                        }
+                    }
                     None => return None,
                 },
                 _ = tokio::time::sleep_until(wake.unwrap_or(far)) => {
@@ -408,6 +420,7 @@ async fn sccp_register(
         rx,
         failures: Vec::new(),
         in_service_reported: false,
+        break_on_failure: true,
     };
     let mut info = RegistrationInfo {
         protocol: Protocol::Sccp,
@@ -455,6 +468,7 @@ async fn sccp_register(
                 });
                 info.registered_to = Some(node);
                 info.keepalive_secs = Some(keepalive);
+                s.break_on_failure = false;
                 info.detail = format!(
                     "SCCP version {version} (phone max {}), keepalive {keepalive} s, device type {}",
                     ctx.model.sccp_max_version,
@@ -492,6 +506,9 @@ async fn sccp_register(
                 );
             }
             Some(_) if !failed_all => continue,
+            None if !failed_all && !*stop.borrow() && tokio::time::Instant::now() < deadline => {
+                continue
+            }
             _ => {
                 let (kind, reason) = if *stop.borrow() {
                     ("stopped".to_string(), "stopped".to_string())
