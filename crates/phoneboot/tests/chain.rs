@@ -1,0 +1,260 @@
+//! The whole boot chain in a lab, end to end over real sockets: `phoneboot serve` in the
+//! server namespace, emulated phones (`phoneboot sim`) in the phones namespace, the switch in
+//! between tagging the voice VLAN. Three provisioned phones of different models and
+//! protocols, one unknown phone that auto-registers, and a storm of 1,000 phones.
+
+use std::process::Output;
+use std::time::Duration;
+
+use test_support::{Host, LabGuard};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_phoneboot")
+}
+
+fn admin(lab: &LabGuard, args: &[&str]) -> Output {
+    let out = std::process::Command::new(bin())
+        .arg("--db")
+        .arg(lab.database_path())
+        .args(args)
+        .output()
+        .expect("phoneboot runs");
+    assert!(
+        out.status.success(),
+        "phoneboot {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn sim(lab: &LabGuard, args: &[&str]) -> (bool, serde_json::Value, String) {
+    let out = lab
+        .cmd(Host::Phones, bin())
+        .arg("sim")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("sim runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.success(),
+        v,
+        format!("{text}\n{}", String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+fn lab_with_server() -> LabGuard {
+    let lab = LabGuard::new().expect("lab up");
+    lab.serve(std::path::Path::new(bin()), Duration::from_secs(60))
+        .expect("phoneboot serve starts in the lab");
+    lab
+}
+
+#[test]
+fn provisioned_phones_of_three_families_and_an_unknown_phone_boot_and_register() {
+    let lab = lab_with_server();
+    admin(
+        &lab,
+        &[
+            "line",
+            "add",
+            "4101",
+            "--label",
+            "Alice",
+            "--display",
+            "Alice A",
+        ],
+    );
+    admin(
+        &lab,
+        &[
+            "line",
+            "add",
+            "4201",
+            "--label",
+            "Bob",
+            "--auth-user",
+            "bob",
+            "--auth-password",
+            "s3cret",
+        ],
+    );
+    admin(
+        &lab,
+        &[
+            "line",
+            "add",
+            "4301",
+            "--label",
+            "Carol",
+            "--auth-user",
+            "carol",
+            "--auth-password",
+            "pw-carol",
+        ],
+    );
+    admin(
+        &lab,
+        &[
+            "phone",
+            "add",
+            "001B54C00001",
+            "--model",
+            "Cisco 7965",
+            "--protocol",
+            "SCCP",
+            "--line",
+            "4101",
+        ],
+    );
+    admin(
+        &lab,
+        &[
+            "phone",
+            "add",
+            "001B54C00002",
+            "--model",
+            "Cisco 8845",
+            "--protocol",
+            "SIP",
+            "--line",
+            "4201",
+        ],
+    );
+    admin(
+        &lab,
+        &[
+            "phone",
+            "add",
+            "001B54C00003",
+            "--model",
+            "Cisco 7841",
+            "--protocol",
+            "SIP",
+            "--line",
+            "4301",
+        ],
+    );
+    // The running server picks up the database change within a second.
+    std::thread::sleep(Duration::from_millis(1500));
+
+    for (mac, model, proto, want) in [
+        (
+            "00:1b:54:c0:00:01",
+            "CP-7965",
+            "sccp",
+            "SEP001B54C00001.cnf.xml",
+        ),
+        (
+            "00:1b:54:c0:00:02",
+            "CP-8845",
+            "sip",
+            "SEP001B54C00002.cnf.xml",
+        ),
+        (
+            "00:1b:54:c0:00:03",
+            "CP-7841",
+            "sip",
+            "SEP001B54C00003.cnf.xml",
+        ),
+        // Not in the database: boots on XMLDefault and auto-registers.
+        ("00:1b:54:c0:00:04", "CP-7940", "sccp", "XMLDefault.cnf.xml"),
+    ] {
+        let (ok, report, raw) = sim(
+            &lab,
+            &["boot", "--model", model, "--protocol", proto, "--mac", mac],
+        );
+        assert!(ok, "{model} {mac} did not register:\n{raw}");
+        let text = report.to_string();
+        assert!(text.contains(want), "{model} did not fetch {want}:\n{raw}");
+        assert!(
+            text.contains("198.18.100.1"),
+            "{model}: option 150 / CallManager missing:\n{raw}"
+        );
+        assert!(
+            text.to_ascii_lowercase().contains("vlan"),
+            "{model}: no voice VLAN step:\n{raw}"
+        );
+    }
+
+    // The unknown phone is now a device with a DN from the auto-registration range.
+    let list = String::from_utf8_lossy(&admin(&lab, &["phone", "list"]).stdout).to_string();
+    assert!(
+        list.contains("SEP001B54C00004"),
+        "auto-registered phone missing:\n{list}"
+    );
+    assert!(
+        list.contains(" 2000") || list.contains("2000"),
+        "no DN from 2000-2999:\n{list}"
+    );
+
+    // The server saw each step of each phone: CDP, voice VLAN, DHCP, files, registration.
+    let url = lab.admin_url().expect("admin url");
+    let out = std::process::Command::new("curl")
+        .args(["-sf", &format!("{url}/api/events")])
+        .output()
+        .expect("curl");
+    let events: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    for mac in [
+        "00:1b:54:c0:00:01",
+        "00:1b:54:c0:00:02",
+        "00:1b:54:c0:00:03",
+        "00:1b:54:c0:00:04",
+    ] {
+        let kinds: Vec<&str> = events
+            .iter()
+            .filter(|e| e["mac"] == mac)
+            .filter_map(|e| e["kind"].as_str())
+            .collect();
+        for kind in [
+            "cdp_seen",
+            "voice_vlan",
+            "dhcp_ack",
+            "file_served",
+            "registered",
+        ] {
+            assert!(
+                kinds.contains(&kind),
+                "server saw no {kind} for {mac}: {kinds:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_storm_of_a_thousand_phones_all_register() {
+    let lab = lab_with_server();
+    let out = lab
+        .cmd(Host::Phones, bin())
+        .args([
+            "sim",
+            "storm",
+            "--phones",
+            "1000",
+            "--rate",
+            "250",
+            "--concurrency",
+            "250",
+            "--no-progress",
+            "--json",
+            "--register-timeout",
+            "10",
+            "--files-timeout",
+            "120",
+        ])
+        .output()
+        .expect("storm runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let registered = v["registered"]
+        .as_u64()
+        .or_else(|| v["summary"]["registered"].as_u64());
+    assert_eq!(
+        registered,
+        Some(1000),
+        "not every phone registered:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success());
+}
