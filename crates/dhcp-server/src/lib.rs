@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 pub use dhcp;
-pub use store::SqliteStore;
+pub use store::{LeaseSync, SqliteStore};
 
 fn default_server_port() -> u16 {
     67
@@ -65,6 +65,10 @@ pub struct ServerConfig {
     /// How often expired leases are put back into their pools.
     #[serde(default = "default_reclaim")]
     pub reclaim_secs: u64,
+    /// `full` (default): an ACK leaves after the lease is fsynced; `normal`: after it is in
+    /// the WAL (survives a phoneboot crash, not a power cut).
+    #[serde(default)]
+    pub lease_sync: LeaseSync,
     pub dhcp: DhcpConfig,
 }
 
@@ -78,6 +82,7 @@ impl ServerConfig {
             client_port: default_client_port(),
             batch_max: default_batch(),
             reclaim_secs: default_reclaim(),
+            lease_sync: LeaseSync::default(),
             dhcp,
         }
     }
@@ -253,7 +258,7 @@ pub async fn run(
     reservations: Option<Arc<dyn Reservations>>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<RunReport> {
-    let store = SqliteStore::open(&cfg.database)
+    let store = SqliteStore::open_with(&cfg.database, cfg.lease_sync)
         .with_context(|| format!("opening lease database {}", cfg.database.display()))?;
     run_with_store(cfg, Box::new(store), sink, reservations, shutdown).await
 }
