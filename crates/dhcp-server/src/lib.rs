@@ -432,3 +432,39 @@ impl DhcpServer {
         self.task.await?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_parses_and_validates() {
+        let c = ServerConfig::from_toml(include_str!("../dhcp.example.toml")).unwrap();
+        assert_eq!(c.interfaces(), vec!["vlan100".to_string()]);
+        assert_eq!(c.lease_sync, LeaseSync::Full);
+        let voice = &c.dhcp.pools[0];
+        assert_eq!(voice.classes.len(), 2);
+        assert!(voice.classes[1].no_tftp);
+        assert_eq!(c.dhcp.pools[1].tftp_servers.as_ref().unwrap().len(), 2);
+        assert_eq!(c.dhcp.reservations[0].mac.device_name(), "SEP001B54AABBCC");
+        assert!(dhcp::Engine::new(c.dhcp.clone(), None).is_ok());
+    }
+
+    #[test]
+    fn invalid_configurations_are_refused() {
+        let text = include_str!("../dhcp.example.toml");
+        assert!(ServerConfig::from_toml(&text.replace(
+            "range_end = \"198.18.100.199\"",
+            "range_end = \"198.18.101.199\""
+        ))
+        .is_err());
+        assert!(
+            ServerConfig::from_toml(&text.replace("interface = \"vlan100\"", "")).is_err(),
+            "nothing to listen on"
+        );
+        assert!(ServerConfig::from_toml(
+            &text.replace("lease_secs = 86400", "lease_secs = 86400\nbogus = 1")
+        )
+        .is_err());
+    }
+}
