@@ -135,6 +135,8 @@ pub struct IoStats {
     /// Requests dropped because the engine's queue was full (overload).
     pub queue_drops: AtomicU64,
     pub arp_seed_failures: AtomicU64,
+    /// Replies sent by unicast to a client without an address, through a seeded ARP entry.
+    pub arp_seeded: AtomicU64,
 }
 
 /// What a run ends with.
@@ -172,7 +174,10 @@ impl Sender {
             Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, self.client_port),
             Destination::UnicastHw { ip, mac } => {
                 match net::seed_arp(&l.sock, &l.name, ip, mac.0) {
-                    Ok(()) => SocketAddrV4::new(ip, self.client_port),
+                    Ok(()) => {
+                        self.io.arp_seeded.fetch_add(1, Ordering::Relaxed);
+                        SocketAddrV4::new(ip, self.client_port)
+                    }
                     Err(e) => {
                         self.io.arp_seed_failures.fetch_add(1, Ordering::Relaxed);
                         debug!(error = %e, %ip, "ARP seeding failed: broadcasting instead");
