@@ -18,8 +18,10 @@
 # file rewritten after changes (no fsync).
 set -euo pipefail
 REPS=${REPS:-3}; PERIOD=${PERIOD:-5}; SAT=${SAT:-30000}
-RATES=${RATES:-"2000 4000 6000 7000 8000 9000 10000 12000 14000"}
-SERVERS=${SERVERS:-"phoneboot kea dnsmasq"}
+RATES=${RATES:-"1000 2000 3000 4000 6000 8000 10000 12000"}
+# phoneboot: lease_sync=full (fsync per group commit); phoneboot-wal: lease_sync=normal (WAL
+# written, not fsynced per commit: the crash guarantee Kea memfile and dnsmasq give).
+SERVERS=${SERVERS:-"phoneboot phoneboot-wal kea dnsmasq"}
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/../.." && pwd)
 BIN=${PHONEBOOT_DHCPD:-${CARGO_TARGET_DIR:-$ROOT/target}/release/phoneboot-dhcpd}
 TAG=pbdh$(( $$ % 1000000 )); NS_S=$TAG-s; NS_C=$TAG-c; VS=${TAG}s; VC=${TAG}c
@@ -51,12 +53,24 @@ ip -n "$NS_S" addr add $SRV_IP/24 dev "$VS"; ip -n "$NS_C" addr add $CLI_IP/24 d
 for ns in "$NS_S" "$NS_C"; do
   ip -n "$ns" link set lo up
   ip netns exec "$ns" sysctl -q -w net.core.rmem_max=33554432 net.core.wmem_max=33554432 \
-    net.core.rmem_default=4194304 net.core.wmem_default=4194304 || true
+    net.core.rmem_default=4194304 net.core.wmem_default=4194304 2>/dev/null || true
 done
 ip -n "$NS_S" link set "$VS" up; ip -n "$NS_C" link set "$VC" up; sleep 1
-if [ -f /sys/fs/cgroup/cgroup.controllers ] && mkdir /sys/fs/cgroup/$TAG 2>/dev/null; then CG=/sys/fs/cgroup/$TAG
-else echo "need cgroup v2 for server CPU accounting"; exit 1; fi
-cpu() { awk '/^usage_usec/{printf "%.3f\n", $2/1e6}' "$CG/cpu.stat"; }
+# Server CPU: a cgroup v2 (pure or hybrid "unified" mount) or, failing that, cgroup v1 cpuacct.
+CGV=""
+for root in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+  if [ -f $root/cgroup.procs ] && [ -z "$CGV" ] && mkdir $root/$TAG 2>/dev/null; then
+    if [ -f $root/$TAG/cpu.stat ]; then CG=$root/$TAG; CGV=2; else rmdir $root/$TAG; fi
+  fi
+done
+if [ -z "$CGV" ] && [ -d /sys/fs/cgroup/cpuacct ] && mkdir /sys/fs/cgroup/cpuacct/$TAG 2>/dev/null; then
+  CG=/sys/fs/cgroup/cpuacct/$TAG; CGV=1
+fi
+[ -n "$CGV" ] || { echo "need a cgroup for server CPU accounting"; exit 1; }
+cpu() {
+  if [ "$CGV" = 2 ]; then awk '/^usage_usec/{printf "%.3f\n", $2/1e6}' "$CG/cpu.stat"
+  else awk '{printf "%.3f\n", $1/1e9}' "$CG/cpuacct.usage"; fi
+}
 
 cat > "$WORK/phoneboot.toml" <<TOML
 database = "$WORK/phoneboot.db"
@@ -71,6 +85,7 @@ range_end = "198.19.255.254"
 routers = ["$SRV_IP"]
 lease_secs = 86400
 TOML
+sed 's/^database = .*/&\nlease_sync = "normal"/' "$WORK/phoneboot.toml" > "$WORK/phoneboot-wal.toml"
 cat > "$WORK/kea.json" <<JSON
 { "Dhcp4": {
   "interfaces-config": { "interfaces": [ "$VS/$SRV_IP" ] },
@@ -90,6 +105,7 @@ start_server() {
   local cmd
   case $1 in
     phoneboot) cmd=("$BIN" --config "$WORK/phoneboot.toml") ;;
+    phoneboot-wal) cmd=("$BIN" --config "$WORK/phoneboot-wal.toml") ;;
     kea) cmd=(/usr/sbin/kea-dhcp4 -c "$WORK/kea.json") ;;
     dnsmasq) cmd=(/usr/sbin/dnsmasq --conf-file=/dev/null --keep-in-foreground --user=root --port=0
         --interface="$VS" --bind-interfaces --dhcp-range=198.18.1.0,198.19.255.254,255.254.0.0,24h
@@ -153,10 +169,17 @@ for s in $SERVERS; do
     "$s" "$(echo "${KNEE[$s]}" | median)" "${KNEE[$s]% }" "$(echo "${CPUEFF[$s]}" | median)" "${CPUEFF[$s]% }" \
     "$(echo "${SATR[$s]}" | median)" "${SATR[$s]% }" "$(echo "${SATEFF[$s]}" | median)"
 done
-pk=$(echo "${KNEE[phoneboot]:-0}" | median); pe=$(echo "${CPUEFF[phoneboot]:-0}" | median)
+for p in $SERVERS; do
+case $p in phoneboot*) ;; *) continue ;; esac
+pk=$(echo "${KNEE[$p]:-0}" | median); pe=$(echo "${CPUEFF[$p]:-0}" | median)
 for s in $SERVERS; do
-  [ "$s" = phoneboot ] && continue
+  case $s in phoneboot*) continue ;; esac
   k=$(echo "${KNEE[$s]}" | median); e=$(echo "${CPUEFF[$s]}" | median)
-  awk -v a="$pk" -v b="$k" -v c="$pe" -v d="$e" -v s="$s" 'BEGIN{ printf "RATIO phoneboot/%s knee rate %.2fx, per CPU-s %.2fx\n", s, (b>0?a/b:0), (d>0?c/d:0) }'
+  awk -v a="$pk" -v b="$k" -v c="$pe" -v d="$e" -v s="$s" -v p="$p" 'BEGIN{ printf "RATIO %s/%s knee rate %.2fx, per CPU-s at knee %.2fx\n", p, s, (b>0?a/b:0), (d>0?c/d:0) }'
+  # Under overload (the robust figures on a shared, loaded machine).
+  awk -v a="$(echo "${SATR[$p]}" | median)" -v b="$(echo "${SATR[$s]}" | median)" \
+      -v c="$(echo "${SATEFF[$p]}" | median)" -v d="$(echo "${SATEFF[$s]}" | median)" -v s="$s" -v p="$p" \
+      'BEGIN{ printf "RATIO %s/%s overload 4-way/s %.2fx, per CPU-s %.2fx\n", p, s, (b>0?a/b:0), (d>0?c/d:0) }'
+done
 done
 echo "raw perfdhcp output and server logs: $WORK"

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 pub use dhcp;
-pub use store::SqliteStore;
+pub use store::{LeaseSync, SqliteStore};
 
 fn default_server_port() -> u16 {
     67
@@ -65,6 +65,10 @@ pub struct ServerConfig {
     /// How often expired leases are put back into their pools.
     #[serde(default = "default_reclaim")]
     pub reclaim_secs: u64,
+    /// `full` (default): an ACK leaves after the lease is fsynced; `normal`: after it is in
+    /// the WAL (survives a phoneboot crash, not a power cut).
+    #[serde(default)]
+    pub lease_sync: LeaseSync,
     pub dhcp: DhcpConfig,
 }
 
@@ -78,6 +82,7 @@ impl ServerConfig {
             client_port: default_client_port(),
             batch_max: default_batch(),
             reclaim_secs: default_reclaim(),
+            lease_sync: LeaseSync::default(),
             dhcp,
         }
     }
@@ -130,6 +135,8 @@ pub struct IoStats {
     /// Requests dropped because the engine's queue was full (overload).
     pub queue_drops: AtomicU64,
     pub arp_seed_failures: AtomicU64,
+    /// Replies sent by unicast to a client without an address, through a seeded ARP entry.
+    pub arp_seeded: AtomicU64,
 }
 
 /// What a run ends with.
@@ -167,7 +174,10 @@ impl Sender {
             Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, self.client_port),
             Destination::UnicastHw { ip, mac } => {
                 match net::seed_arp(&l.sock, &l.name, ip, mac.0) {
-                    Ok(()) => SocketAddrV4::new(ip, self.client_port),
+                    Ok(()) => {
+                        self.io.arp_seeded.fetch_add(1, Ordering::Relaxed);
+                        SocketAddrV4::new(ip, self.client_port)
+                    }
                     Err(e) => {
                         self.io.arp_seed_failures.fetch_add(1, Ordering::Relaxed);
                         debug!(error = %e, %ip, "ARP seeding failed: broadcasting instead");
@@ -253,7 +263,7 @@ pub async fn run(
     reservations: Option<Arc<dyn Reservations>>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<RunReport> {
-    let store = SqliteStore::open(&cfg.database)
+    let store = SqliteStore::open_with(&cfg.database, cfg.lease_sync)
         .with_context(|| format!("opening lease database {}", cfg.database.display()))?;
     run_with_store(cfg, Box::new(store), sink, reservations, shutdown).await
 }
@@ -425,5 +435,41 @@ impl DhcpServer {
             let _ = s.send(());
         }
         self.task.await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_parses_and_validates() {
+        let c = ServerConfig::from_toml(include_str!("../dhcp.example.toml")).unwrap();
+        assert_eq!(c.interfaces(), vec!["vlan100".to_string()]);
+        assert_eq!(c.lease_sync, LeaseSync::Full);
+        let voice = &c.dhcp.pools[0];
+        assert_eq!(voice.classes.len(), 2);
+        assert!(voice.classes[1].no_tftp);
+        assert_eq!(c.dhcp.pools[1].tftp_servers.as_ref().unwrap().len(), 2);
+        assert_eq!(c.dhcp.reservations[0].mac.device_name(), "SEP001B54AABBCC");
+        assert!(dhcp::Engine::new(c.dhcp.clone(), None).is_ok());
+    }
+
+    #[test]
+    fn invalid_configurations_are_refused() {
+        let text = include_str!("../dhcp.example.toml");
+        assert!(ServerConfig::from_toml(&text.replace(
+            "range_end = \"198.18.100.199\"",
+            "range_end = \"198.18.101.199\""
+        ))
+        .is_err());
+        assert!(
+            ServerConfig::from_toml(&text.replace("interface = \"vlan100\"", "")).is_err(),
+            "nothing to listen on"
+        );
+        assert!(ServerConfig::from_toml(
+            &text.replace("lease_secs = 86400", "lease_secs = 86400\nbogus = 1")
+        )
+        .is_err());
     }
 }

@@ -34,17 +34,42 @@ CREATE TABLE IF NOT EXISTS dhcp_leases (
 CREATE INDEX IF NOT EXISTS dhcp_leases_mac ON dhcp_leases(mac);
 ";
 
+/// How far a commit goes before `commit` returns (and the batch's ACKs are sent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseSync {
+    /// fsync of the WAL on every commit: a lease survives power loss (SQLite
+    /// `synchronous=FULL`).
+    #[default]
+    Full,
+    /// The WAL is written but not fsynced per commit: a lease survives a crash of phoneboot,
+    /// not of the machine (SQLite `synchronous=NORMAL`; Kea's memfile and dnsmasq give the same).
+    Normal,
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, with [`LeaseSync::Full`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, LeaseSync::Full)
+    }
+
+    /// Opens the database with the given durability.
+    pub fn open_with(path: &Path, sync: LeaseSync) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
         // WAL: readers (the UI, other services) never block our writes; FULL: a commit is on
         // disk before `commit` returns, which is what lets us send the ACKs.
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(err)?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            match sync {
+                LeaseSync::Full => "FULL",
+                LeaseSync::Normal => "NORMAL",
+            },
+        )
+        .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(SqliteStore { conn })
     }

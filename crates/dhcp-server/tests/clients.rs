@@ -11,6 +11,7 @@ mod common;
 
 use std::fs;
 use std::process::Stdio;
+use std::sync::atomic::Ordering;
 
 use common::*;
 use journal::VecSink;
@@ -85,12 +86,14 @@ esac"#,
     wait_for(5, "a RELEASE", || releases(&sink) >= 1);
     let report = srv.stop();
     assert!(report.engine.acks >= 2);
-    assert_eq!(
-        report
-            .io
-            .withheld_replies
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
+    let io = &report.io;
+    assert_eq!(io.withheld_replies.load(Ordering::Relaxed), 0);
+    // dhclient sets no broadcast flag: the OFFER/ACK went by unicast through a seeded ARP
+    // entry (RFC 2131 4.1), not by the broadcast fallback.
+    assert_eq!(io.arp_seed_failures.load(Ordering::Relaxed), 0);
+    assert!(
+        io.arp_seeded.load(Ordering::Relaxed) >= 2,
+        "OFFER and ACK by unicast"
     );
 }
 
