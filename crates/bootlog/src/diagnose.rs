@@ -171,6 +171,10 @@ fn describe(kind: &EventKind) -> (Level, String) {
             }
             (Level::Info, s)
         }
+        NeighbourLost { port } => (
+            Level::Warn,
+            format!("switch lost the phone on {port} (holdtime expired or link down)"),
+        ),
         PowerGranted {
             port,
             class,
