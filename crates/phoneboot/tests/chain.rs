@@ -136,8 +136,13 @@ fn provisioned_phones_of_three_families_and_an_unknown_phone_boot_and_register()
             "4301",
         ],
     );
-    // The running server picks up the database change within a second.
-    std::thread::sleep(Duration::from_millis(1500));
+    // A provisioned phone can have a fixed address from DHCP.
+    admin(
+        &lab,
+        &["phone", "reserve", "SEP001B54C00001", "198.18.100.50"],
+    );
+    // The running server picks up the database changes within two seconds.
+    std::thread::sleep(Duration::from_millis(2500));
 
     for (mac, model, proto, want) in [
         (
@@ -168,6 +173,12 @@ fn provisioned_phones_of_three_families_and_an_unknown_phone_boot_and_register()
         assert!(ok, "{model} {mac} did not register:\n{raw}");
         let text = report.to_string();
         assert!(text.contains(want), "{model} did not fetch {want}:\n{raw}");
+        if mac.ends_with(":01") {
+            assert!(
+                text.contains("198.18.100.50"),
+                "reserved address not leased:\n{raw}"
+            );
+        }
         assert!(
             text.contains("198.18.100.1"),
             "{model}: option 150 / CallManager missing:\n{raw}"

@@ -112,6 +112,17 @@ pub enum PhoneCmd {
     Rm {
         name: String,
     },
+    /// Give a phone a fixed DHCP address: `phone reserve SEP001B54AABBCC 198.18.100.50`.
+    Reserve {
+        /// MAC (any notation) or SEP<MAC>.
+        name: String,
+        /// The address; omit it with --clear to remove the reservation.
+        ip: Option<String>,
+        #[arg(long)]
+        clear: bool,
+    },
+    /// List the fixed DHCP addresses.
+    Reservations,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -537,6 +548,33 @@ fn phone(t: &dyn Target, c: &PhoneCmd) -> Result<String, CliError> {
         PhoneCmd::Rm { name } => {
             let d = t.remove_device(name)?;
             Ok(format!("removed {}\n", d.name))
+        }
+        PhoneCmd::Reserve { name, ip, clear } => {
+            let mac = mac::Mac::from_device_name(name)
+                .map_err(|e| CliError::Usage(format!("name: {e}")))?;
+            let ip = match (ip, clear) {
+                (None, true) => None,
+                (Some(text), false) => Some(text.parse().map_err(|_| {
+                    CliError::Usage(format!("ip: expected an IPv4 address, found {text:?}"))
+                })?),
+                _ => {
+                    return Err(CliError::Usage(
+                        "give an address, or --clear to remove the reservation".into(),
+                    ))
+                }
+            };
+            t.store().set_reservation(mac, ip)?;
+            Ok(match ip {
+                Some(ip) => format!("{} gets {ip} from DHCP\n", mac.device_name()),
+                None => format!("{} has no reserved address\n", mac.device_name()),
+            })
+        }
+        PhoneCmd::Reservations => {
+            let mut out = String::new();
+            for (mac, ip) in t.store().reservations()? {
+                let _ = writeln!(out, "{:<16} {ip}", mac.device_name());
+            }
+            Ok(out)
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod adapters;
 pub mod bus;
 mod dhcp_config;
 mod discovery_service;
+pub mod reservations;
 mod seed;
 mod watch;
 
@@ -367,7 +368,14 @@ pub async fn run(
         let dcfg = dhcp_config::build(&config, &db);
         dcfg.validate()
             .map_err(|e| service_err("dhcp")(format!("{e:#}")))?;
-        services.dhcp = Some(dhcp_server::DhcpServer::spawn(dcfg, sink.clone(), None));
+        let reserved = Arc::new(reservations::StoreReservations::default());
+        reserved.refresh(&prov);
+        tokio::spawn(reserved.clone().follow(prov.clone()));
+        services.dhcp = Some(dhcp_server::DhcpServer::spawn(
+            dcfg,
+            sink.clone(),
+            Some(reserved),
+        ));
     }
 
     let shared = Arc::new(Shared {

@@ -103,6 +103,16 @@ pub trait Store: Send + Sync {
     /// Runs the import in a transaction and rolls it back: the same checks, no change.
     fn check_import(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError>;
 
+    /// Fixed DHCP addresses of provisioned phones, by MAC.
+    fn reservations(&self) -> Result<Vec<(mac::Mac, std::net::Ipv4Addr)>, StoreError>;
+    /// Reserves `ip` for `mac` (replacing its earlier one), or with `None` removes it. An
+    /// address reserved for another phone is refused, naming the field.
+    fn set_reservation(
+        &self,
+        mac: mac::Mac,
+        ip: Option<std::net::Ipv4Addr>,
+    ) -> Result<(), StoreError>;
+
     /// Everything, read in one transaction.
     fn snapshot(&self) -> Result<Snapshot, StoreError>;
 

@@ -131,6 +131,13 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO config_generation (id, value) VALUES (1, 0);
     ",
+    // 3: fixed addresses for provisioned phones, handed out by phoneboot's DHCP.
+    "
+    CREATE TABLE dhcp_reservations (
+        mac TEXT PRIMARY KEY,
+        ip TEXT NOT NULL UNIQUE
+    );
+    ",
 ];
 
 /// SQLite-backed [`Store`]. One connection, serialised by a mutex; several processes (or
@@ -1329,6 +1336,58 @@ impl Store for SqliteStore {
         let report = import_rows(&tx, rows)?;
         tx.rollback()?;
         Ok(report)
+    }
+
+    fn reservations(&self) -> Result<Vec<(Mac, std::net::Ipv4Addr)>, StoreError> {
+        self.read(|tx| {
+            let mut st = tx.prepare("SELECT mac, ip FROM dhcp_reservations ORDER BY ip")?;
+            let rows =
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (m, ip) = row?;
+                // Rows are only written through `set_reservation`, which checks both.
+                if let (Ok(m), Ok(ip)) = (m.parse::<Mac>(), ip.parse()) {
+                    out.push((m, ip));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn set_reservation(&self, mac: Mac, ip: Option<std::net::Ipv4Addr>) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let key = mac.to_string();
+            match ip {
+                None => {
+                    tx.execute("DELETE FROM dhcp_reservations WHERE mac = ?1", [&key])?;
+                }
+                Some(ip) => {
+                    let holder: Option<String> = tx
+                        .query_row(
+                            "SELECT mac FROM dhcp_reservations WHERE ip = ?1 AND mac <> ?2",
+                            [ip.to_string(), key.clone()],
+                            |r| r.get(0),
+                        )
+                        .ok();
+                    if let Some(other) = holder {
+                        return Err(StoreError::Invalid {
+                            field: "ip".into(),
+                            expected: format!(
+                                "an address not reserved for another phone ({other} has it)"
+                            ),
+                            found: ip.to_string(),
+                        });
+                    }
+                    tx.execute(
+                        "INSERT INTO dhcp_reservations (mac, ip) VALUES (?1, ?2)
+                         ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip",
+                        [key, ip.to_string()],
+                    )?;
+                }
+            }
+            Ok(())
+        })
     }
 
     fn snapshot(&self) -> Result<Snapshot, StoreError> {

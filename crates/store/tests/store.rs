@@ -442,3 +442,25 @@ proptest::proptest! {
         let _ = bat::parse(body.as_slice());
     }
 }
+
+#[test]
+fn dhcp_reservations_are_unique_per_address_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pb.db");
+    let a: mac::Mac = "001b54aa0001".parse().unwrap();
+    let b: mac::Mac = "001b54aa0002".parse().unwrap();
+    let ip = "198.18.100.50".parse().unwrap();
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        s.set_reservation(a, Some(ip)).unwrap();
+        let err = s.set_reservation(b, Some(ip)).unwrap_err().to_string();
+        assert!(
+            err.starts_with("ip:") && err.contains("00:1b:54:aa:00:01"),
+            "{err}"
+        );
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.reservations().unwrap(), vec![(a, ip)]);
+    s.set_reservation(a, None).unwrap();
+    assert!(s.reservations().unwrap().is_empty());
+}
