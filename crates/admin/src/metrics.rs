@@ -116,6 +116,7 @@ impl Metrics {
                 "phoneboot_discovery_frames_total",
                 "protocol=\"lldp\"".into(),
             ),
+            NeighbourLost { .. } => inc("phoneboot_discovery_neighbours_lost_total", String::new()),
             PowerGranted { .. } => inc("phoneboot_power_grants_total", String::new()),
             VoiceVlan { vlan, .. } => inc(
                 "phoneboot_voice_vlan_assignments_total",

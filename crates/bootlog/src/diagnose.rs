@@ -171,6 +171,7 @@ fn describe(kind: &EventKind) -> (Level, String) {
             }
             (Level::Info, s)
         }
+        NeighbourLost { port } => (Level::Info, format!("neighbour on {port} expired")),
         PowerGranted {
             port,
             class,
