@@ -489,7 +489,7 @@ impl AdminBackend for NodeBackend {
             .map_err(store_err)?
             .iter()
             .find(|g| g.name == group.name)
-            .map_or(false, |g| g.tftp_default);
+            .is_some_and(|g| g.tftp_default);
         for (i, n) in group.nodes.iter().enumerate() {
             let mut node = existing
                 .get(&n.name)
