@@ -41,6 +41,11 @@ enum Command {
     Restart { device: String },
     /// Apply a changed configuration to a registered phone.
     ApplyConfig { device: String },
+    /// A phone's last boot as a diagnosed timeline, from the node's boot journal.
+    Trace {
+        /// MAC (any notation) or SEP<MAC> name
+        phone: String,
+    },
     /// CDP neighbours heard on the switch ports (`show cdp neighbors`).
     #[command(subcommand)]
     Cdp(cmd::show::CdpCommand),
@@ -105,6 +110,7 @@ fn main() -> ExitCode {
         Command::Reset { device } => cmd::admin::reset(&cli.target, &device, "reset"),
         Command::Restart { device } => cmd::admin::reset(&cli.target, &device, "restart"),
         Command::ApplyConfig { device } => cmd::admin::reset(&cli.target, &device, "apply-config"),
+        Command::Trace { phone } => cmd::trace::run(&cli.target, &phone),
         Command::Cdp(c) => cmd::show::cdp(&cli.target, c),
         Command::Lldp(cmd::show::LldpCommand::Neighbors) => {
             cmd::show::view(&cli.target, "lldp-neighbors")

@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod adapters;
+pub mod admin_backend;
 pub mod bus;
 mod dhcp_config;
 mod discovery_service;
@@ -16,8 +17,9 @@ mod seed;
 mod watch;
 
 use std::net::TcpListener as StdTcpListener;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::State;
 use axum::routing::get;
@@ -112,10 +114,6 @@ async fn health(State(shared): State<Arc<Shared>>) -> Json<Health> {
 
 async fn events(State(shared): State<Arc<Shared>>) -> Json<Vec<journal::Event>> {
     Json(shared.events.recent())
-}
-
-async fn registrations(State(shared): State<Arc<Shared>>) -> Json<Vec<ris::Registration>> {
-    Json(shared.ris.snapshot())
 }
 
 /// `show cdp neighbors [detail]` / `show power inline` as text, for the CLI.
@@ -235,14 +233,15 @@ async fn reset(
     }
 }
 
-/// The admin router: health, events, registrations, IOS-style views and actions.
+/// The unauthenticated part of the admin listener: health, recent events, IOS-style views,
+/// CDP debugging and the reset action the CLI and the lab use. Everything else (REST API,
+/// UI, metrics, SSE) is [`admin::App`]'s router, behind login.
 pub fn admin_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .route("/api/events", get(events))
-        .route("/api/registrations", get(registrations))
         .route("/api/show/{what}", get(show))
-        .route("/api/devices/{device}/reset", axum::routing::post(reset))
+        .route("/api/devices/{name}/reset", axum::routing::post(reset))
         .route("/api/debug/cdp/{category}", axum::routing::post(debug_cdp))
         .with_state(shared)
 }
@@ -394,6 +393,44 @@ pub async fn run(
     tokio::spawn(watch::database(prov.clone(), shutdown.clone()));
     tokio::spawn(watch::leases(shared.events.subscribe(), lease_macs.clone()));
 
+    // The admin surfaces: REST API, UI, login, metrics, journal.
+    let bootlog = Arc::new(
+        bootlog::BootLog::open(&bootlog_path(&db), bootlog::Limits::default())
+            .map_err(|e| service_err("journal")(e.to_string()))?,
+    );
+    let auth = Arc::new(
+        admin::AuthStore::open(&auth_path(&db), admin::AuthOptions::default())
+            .map_err(|e| service_err("admin users")(e.to_string()))?,
+    );
+    if let Some(pw) = auth
+        .ensure_admin(shared.config.admin.initial_password.as_deref())
+        .map_err(|e| service_err("admin users")(e.to_string()))?
+    {
+        // Shown once: only its hash is stored, and it must be changed at first login.
+        println!("phoneboot: first start; log in as \"admin\" with the one-time password {pw}");
+        tracing::warn!(user = "admin", password = %pw, "one-time admin password generated; change it at first login");
+    }
+    let neighbours = admin_backend::NeighbourCache::default();
+    if shared.services.discovery.is_some() {
+        tokio::spawn(admin_backend::refresh_neighbours(
+            shared.clone(),
+            neighbours.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let backend = Arc::new(admin_backend::NodeBackend::new(shared.clone(), neighbours));
+    let app = admin::App::start(
+        backend,
+        shared.ris.clone(),
+        shared.events.clone(),
+        bootlog,
+        auth,
+        admin::AdminOptions {
+            node: shared.config.node.name.clone(),
+            ..admin::AdminOptions::default()
+        },
+    );
+
     admin.set_nonblocking(true).map_err(ServeError::Admin)?;
     let listener = tokio::net::TcpListener::from_std(admin).map_err(ServeError::Admin)?;
     tracing::info!(
@@ -402,17 +439,23 @@ pub async fn run(
         services = ?shared.services.names(),
         "phoneboot serving"
     );
-    let app = admin_router(shared.clone());
+    let router = admin_router(shared.clone()).merge(app.router());
     let mut stop = shutdown.clone();
     let admin_task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
             })
             .await
     });
+    notify_systemd("READY=1");
     let _ = shutdown.wait_for(|s| *s).await;
-    match admin_task.await {
+    notify_systemd("STOPPING=1");
+    let served = admin_task.await;
+    // Store the journal events still queued before the process exits.
+    let closing = app.clone();
+    let _ = tokio::task::spawn_blocking(move || closing.shutdown(Duration::from_secs(5))).await;
+    match served {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(ServeError::Admin(e)),
         Err(e) => Err(ServeError::Service {
@@ -420,4 +463,28 @@ pub async fn run(
             message: e.to_string(),
         }),
     }
+}
+
+fn notify_systemd(state: &str) {
+    if let Err(e) = admin::systemd::notify(state) {
+        tracing::warn!(state, error = %e, "could not notify systemd");
+    }
+}
+
+/// The boot journal kept next to the device database (`phoneboot.db` -> `phoneboot.bootlog.db`).
+pub fn bootlog_path(db: &Path) -> PathBuf {
+    sibling(db, "bootlog")
+}
+
+/// Admin users, sessions and API tokens, next to the device database (`phoneboot.auth.db`).
+pub fn auth_path(db: &Path) -> PathBuf {
+    sibling(db, "auth")
+}
+
+fn sibling(db: &Path, what: &str) -> PathBuf {
+    let stem = db
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "phoneboot".into());
+    db.with_file_name(format!("{stem}.{what}.db"))
 }

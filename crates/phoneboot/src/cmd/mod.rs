@@ -6,3 +6,4 @@ pub mod lab;
 pub mod serve;
 pub mod show;
 pub mod target;
+pub mod trace;
