@@ -721,8 +721,9 @@ realm = "phoneboot"
 
 [autoregistration]
 enabled = true
-dn_first = "2000"
-dn_last = "2999"
+# Room for a storm of unknown phones: 100,000 DNs.
+dn_first = "100000"
+dn_last = "199999"
 device_pool = "Default"
 
 [[callmanager]]
