@@ -234,16 +234,41 @@ async fn reset(
 }
 
 /// The unauthenticated part of the admin listener: health, recent events, IOS-style views,
-/// CDP debugging and the reset action the CLI and the lab use. Everything else (REST API,
-/// UI, metrics, SSE) is [`admin::App`]'s router, behind login.
+/// CDP debugging and the reset action the CLI and the lab use. These answer only clients on
+/// the same host (loopback), like a switch's console: the CLI has no login. Everything else
+/// (REST API, UI, metrics, SSE) is [`admin::App`]'s router, behind login.
 pub fn admin_router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/healthz", get(health))
+    let local = Router::new()
         .route("/api/events", get(events))
         .route("/api/show/{what}", get(show))
         .route("/api/devices/{name}/reset", axum::routing::post(reset))
         .route("/api/debug/cdp/{category}", axum::routing::post(debug_cdp))
+        .layer(axum::middleware::from_fn(local_only));
+    Router::new()
+        .route("/healthz", get(health))
+        .merge(local)
         .with_state(shared)
+}
+
+/// Refuses the console routes to anyone not on this host. Without connection information
+/// (a router served without it) the request is refused too.
+async fn local_only(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    match peer {
+        Some(addr) if addr.ip().is_loopback() => next.run(req).await,
+        _ => (
+            axum::http::StatusCode::FORBIDDEN,
+            Json(serde_json::json!({"error": {"code": "forbidden", "message": "this route answers local clients only; use the authenticated API"}})),
+        )
+            .into_response(),
+    }
 }
 
 /// Runs the node until `shutdown` turns true.
@@ -442,11 +467,14 @@ pub async fn run(
     let router = admin_router(shared.clone()).merge(app.router());
     let mut stop = shutdown.clone();
     let admin_task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
     });
     notify_systemd("READY=1");
     let _ = shutdown.wait_for(|s| *s).await;
@@ -487,4 +515,39 @@ fn sibling(db: &Path, what: &str) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "phoneboot".into());
     db.with_file_name(format!("{stem}.{what}.db"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    fn console() -> Router {
+        Router::new()
+            .route("/x", axum::routing::post(|| async { "done" }))
+            .layer(axum::middleware::from_fn(local_only))
+    }
+
+    async fn status_from(peer: Option<&str>) -> StatusCode {
+        let mut req = Request::post("/x").body(Body::empty()).unwrap();
+        if let Some(p) = peer {
+            req.extensions_mut()
+                .insert(ConnectInfo(p.parse::<std::net::SocketAddr>().unwrap()));
+        }
+        console().oneshot(req).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn console_routes_answer_local_clients_only() {
+        assert_eq!(status_from(Some("127.0.0.1:5000")).await, StatusCode::OK);
+        assert_eq!(status_from(Some("[::1]:5000")).await, StatusCode::OK);
+        assert_eq!(
+            status_from(Some("198.18.100.77:5000")).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(status_from(None).await, StatusCode::FORBIDDEN);
+    }
 }
