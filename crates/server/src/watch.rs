@@ -20,14 +20,12 @@ pub async fn changes(prov: Arc<Provisioner>, lines: Arc<SipLineIndex>) {
                 }
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {
-                // Missed some: rebuild the whole index from the current model.
-                let fresh = SipLineIndex::build(&prov);
+                // Missed some changes: re-index every device from the current model.
                 if let Ok(devices) = prov.store().devices() {
                     for d in devices {
                         lines.refresh(&prov, &d.name);
                     }
                 }
-                drop(fresh);
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
