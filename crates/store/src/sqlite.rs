@@ -582,6 +582,32 @@ fn load_rings(tx: &Transaction<'_>) -> Result<Vec<Ring>, StoreError> {
     Ok(v)
 }
 
+/// Deletes the row `name` of a `kind` only when `users_sql` (one `?1` parameter) names no
+/// row that still refers to it, so a removal never leaves a dangling reference.
+fn delete_unless_used(
+    tx: &Transaction<'_>,
+    kind: &'static str,
+    name: &str,
+    users_sql: &str,
+    delete_sql: &str,
+) -> Result<(), StoreError> {
+    let users: Vec<String> = tx
+        .prepare(users_sql)?
+        .query_map([name], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if !users.is_empty() {
+        return Err(StoreError::InUse {
+            kind,
+            name: name.into(),
+            by: users.join(", "),
+        });
+    }
+    if tx.execute(delete_sql, [name])? == 0 {
+        return Err(StoreError::not_found(kind, name));
+    }
+    Ok(())
+}
+
 fn exists(tx: &Transaction<'_>, sql: &str, key: &str) -> Result<bool, StoreError> {
     let mut stmt = tx.prepare_cached(sql)?;
     Ok(stmt.exists([key])?)
@@ -992,21 +1018,13 @@ impl Store for SqliteStore {
 
     fn remove_group(&self, name: &str) -> Result<(), StoreError> {
         self.write(|tx| {
-            let pools: Vec<String> = tx
-                .prepare("SELECT name FROM device_pools WHERE cm_group = ?1")?
-                .query_map([name], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            if !pools.is_empty() {
-                return Err(StoreError::InUse {
-                    kind: "CallManager group",
-                    name: name.into(),
-                    by: pools.join(", "),
-                });
-            }
-            if tx.execute("DELETE FROM cm_groups WHERE name = ?1", [name])? == 0 {
-                return Err(StoreError::not_found("CallManager group", name));
-            }
-            Ok(())
+            delete_unless_used(
+                tx,
+                "CallManager group",
+                name,
+                "SELECT name FROM device_pools WHERE cm_group = ?1",
+                "DELETE FROM cm_groups WHERE name = ?1",
+            )
         })
     }
 
@@ -1033,21 +1051,13 @@ impl Store for SqliteStore {
 
     fn remove_node(&self, name: &str) -> Result<(), StoreError> {
         self.write(|tx| {
-            let groups: Vec<String> = tx
-                .prepare("SELECT group_name FROM cm_group_members WHERE node_name = ?1")?
-                .query_map([name], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            if !groups.is_empty() {
-                return Err(StoreError::InUse {
-                    kind: "node",
-                    name: name.into(),
-                    by: groups.join(", "),
-                });
-            }
-            if tx.execute("DELETE FROM cm_nodes WHERE name = ?1", [name])? == 0 {
-                return Err(StoreError::not_found("node", name));
-            }
-            Ok(())
+            delete_unless_used(
+                tx,
+                "node",
+                name,
+                "SELECT DISTINCT group_name FROM cm_group_members WHERE node_name = ?1",
+                "DELETE FROM cm_nodes WHERE name = ?1",
+            )
         })
     }
 
