@@ -13,11 +13,11 @@
 #   nginx      nginx-light, worker_processes 2        198.18.0.1:8080
 #
 # usage: bench/tftp/run.sh      (root)
-#   env: REPS=3 DURATION=5 COUNT=200000 CONCS="1 16 64" LOAD_THREADS=1 PB_THREADS=2 MAX_SECONDS=900
+#   env: REPS=3 DURATION=5 COUNT=200000 CONCS="1 16 64" LOAD_THREADS=4 PB_THREADS=2 MAX_SECONDS=900
 #        SKIP_BUILD=1 (use existing release binaries in $CARGO_TARGET_DIR or target/)
 set -euo pipefail
 REPS=${REPS:-3}; DURATION=${DURATION:-5}; COUNT=${COUNT:-200000}; CONCS=${CONCS:-"1 16 64"}
-LOAD_THREADS=${LOAD_THREADS:-1}; MAX_SECONDS=${MAX_SECONDS:-900}
+LOAD_THREADS=${LOAD_THREADS:-4}; MAX_SECONDS=${MAX_SECONDS:-900}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 TAG=pbf$$
