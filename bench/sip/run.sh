@@ -17,8 +17,8 @@
 # 200 transactions in flight on a loaded 2-CPU machine, SIPp's own receive queue overflowed
 # and the resulting 500 ms retransmission stalls, not the servers, set the rate.
 #
-# Cases (CASES): phoneboot (UDP receive threads blocking in recvfrom, the default),
-# phoneboot-async (UDP received by async tasks on the tokio reactor), kamailio-authht (password from an in-memory htable +
+# Cases (CASES): phoneboot (the default service: UDP received by async tasks on the tokio
+# reactor), phoneboot-blocking (opt-in receive threads blocking in recvfrom), kamailio-authht (password from an in-memory htable +
 # pv_auth_check, challenge without qop as shared/bench/peers/kamailio.sh), kamailio-authhtq
 # (the same with qop=auth and the nonce-count replay check: the digest work phoneboot does,
 # and the same cnonce/nc work and message sizes for SIPp), kamailio-authdb (auth_db over db_text, NUSERS rows). usrloc in memory.
@@ -187,8 +187,8 @@ wait_udp() {
 }
 start_server() { # start_server CASE
   case $1 in
-    phoneboot|phoneboot-async)
-      local mode=blocking; [ "$1" = phoneboot-async ] && mode=async
+    phoneboot|phoneboot-blocking)
+      local mode=async; [ "$1" = phoneboot-blocking ] && mode=blocking
       # shellcheck disable=SC2086
       cg_exec ip netns exec "$NS_SRV" ${PB_WRAP:-} "$PB_BIN" $SRV_IP:5060 "$NUSERS" 100000 u100000 pw100000 bench.test "$PB_WORKERS" "$mode" \
         >>"$WORK/server-$1.log" 2>&1 & SERVER_PID=$! ;;

@@ -3,7 +3,8 @@
 //! 3.6.1 cannot send per-call credentials; see bench/sip/README.md).
 //!
 //! usage: sip_bench_server BIND USERS FIRST AUTH_USER AUTH_PASS REALM [WORKERS [UDP_MODE]]
-//! UDP_MODE: `blocking` (default: receiver threads blocking in recvfrom) or `async`.
+//! UDP_MODE: `async` (default: receive tasks on the tokio reactor) or `blocking`
+//! (receiver threads blocking in recvfrom, `SipServerConfig::udp_blocking`).
 //! Runs until SIGTERM/SIGINT, then prints the registrar's counters.
 #![allow(clippy::print_stdout)]
 
@@ -23,8 +24,8 @@ fn main() -> anyhow::Result<()> {
     let first: u64 = a[3].parse()?;
     let workers: usize = a.get(7).map(|w| w.parse()).transpose()?.unwrap_or(2);
     let udp_blocking = match a.get(8).map(String::as_str) {
-        None | Some("blocking") => true,
-        Some("async") => false,
+        None | Some("async") => false,
+        Some("blocking") => true,
         Some(other) => anyhow::bail!("UDP_MODE must be blocking or async, not {other}"),
     };
     let dir = MemoryDirectory::new();

@@ -39,9 +39,10 @@ pub struct SipServerConfig {
     pub udp_tasks: usize,
     /// Receive UDP on `udp_tasks` dedicated threads that block in `recvfrom` (the kernel
     /// wakes one waiting thread per datagram, as Kamailio's receiver processes do) instead
-    /// of async tasks sharing the reactor's readiness (every task woken per batch, one
-    /// reactor hop per wake-up). Fewer wake-ups and context switches per message, which is
-    /// what a busy machine charges most for. TCP and NOTIFY sends stay async.
+    /// of async tasks on the reactor. Off by default: on the benchmark machine it answered
+    /// sooner in one run and later in another, and cost about 25 % more CPU per
+    /// registration (smaller batches: a wake-up per datagram, on both sides), see
+    /// bench/sip/README.md. TCP and NOTIFY sends stay async either way.
     pub udp_blocking: bool,
     /// Requested UDP receive/send buffer (a boot storm arrives in bursts); the kernel caps
     /// it at net.core.rmem_max / wmem_max.
@@ -77,7 +78,7 @@ impl Default for SipServerConfig {
             udp: true,
             tcp: true,
             udp_tasks: 2,
-            udp_blocking: true,
+            udp_blocking: false,
             udp_buffer_bytes: 4 << 20,
             advertised: None,
             node: "phoneboot".into(),
