@@ -17,15 +17,18 @@
 # 200 transactions in flight on a loaded 2-CPU machine, SIPp's own receive queue overflowed
 # and the resulting 500 ms retransmission stalls, not the servers, set the rate.
 #
-# Cases (CASES): phoneboot, kamailio-authht (password from an in-memory htable +
-# pv_auth_check), kamailio-authdb (auth_db over db_text, NUSERS rows). usrloc in memory.
+# Cases (CASES): phoneboot (the default service: UDP received by async tasks on the tokio
+# reactor), phoneboot-blocking (opt-in receive threads blocking in recvfrom), kamailio-authht (password from an in-memory htable +
+# pv_auth_check, challenge without qop as shared/bench/peers/kamailio.sh), kamailio-authhtq
+# (the same with qop=auth and the nonce-count replay check: the digest work phoneboot does,
+# and the same cnonce/nc work and message sizes for SIPp), kamailio-authdb (auth_db over db_text, NUSERS rows). usrloc in memory.
 #
 # usage: bench/sip/run.sh      env: REPS=3 NUSERS=10000 PASSES=10 LIMIT=200 KAM_CHILDREN=2
-#        PB_WORKERS=2 SIPP_BUF=4194304 CASES="phoneboot kamailio-authht kamailio-authdb" MAX_SECONDS=1500
+#        PB_WORKERS=2 PB_WRAP="" (e.g. "perf record -g -o F --") SIPP_BUF=4194304 CASES="phoneboot kamailio-authht kamailio-authdb" MAX_SECONDS=1500
 set -euo pipefail
 REPS=${REPS:-3}; NUSERS=${NUSERS:-10000}; PASSES=${PASSES:-10}; LIMIT=${LIMIT:-200}
 KAM_CHILDREN=${KAM_CHILDREN:-2}; PB_WORKERS=${PB_WORKERS:-2}; SIPP_BUF=${SIPP_BUF:-4194304}
-CASES=${CASES:-"phoneboot kamailio-authht kamailio-authdb"}; MAX_SECONDS=${MAX_SECONDS:-1500}
+CASES=${CASES:-"phoneboot kamailio-authht kamailio-authhtq kamailio-authdb"}; MAX_SECONDS=${MAX_SECONDS:-1500}
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/../.." && pwd)
 TAG=pbs$$; NS_SRV=$TAG-srv; NS_CLI=$TAG-cli; VS=${TAG}s; VC=${TAG}c
 SRV_IP=198.18.0.1; CLI_IP=198.18.0.2
@@ -37,17 +40,21 @@ for t in sipp kamailio python3 ip; do command -v "$t" >/dev/null || [ -x "/usr/s
 
 cleanup() {
   [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null || true
-  [ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null || true
+  # the watchdog's sleep too: it holds our stdout open (a pipe reader would wait for it)
+  if [ -n "$WATCHDOG" ]; then
+    local sp; sp=$(pgrep -P "$WATCHDOG" sleep || true)
+    kill "$WATCHDOG" 2>/dev/null || true; [ -n "$sp" ] && kill $sp 2>/dev/null || true
+  fi
   ip netns del "$NS_SRV" 2>/dev/null || true; ip netns del "$NS_CLI" 2>/dev/null || true
   ip link del "$VS" 2>/dev/null || true
-  [ -n "$CG" ] && { sleep 0.3; rmdir "$CG" 2>/dev/null || true; }
+  [ -n "$CG" ] && { sleep 0.3; rmdir "$CG" "$CG_SIPP" 2>/dev/null || true; }
 }
 trap cleanup EXIT
 ( sleep "$MAX_SECONDS"; log "watchdog: $MAX_SECONDS s passed, stopping"; kill -TERM $$ ) & WATCHDOG=$!
 
 # --- build phoneboot's bench server (release) ---
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-if [[ " $CASES " == *" phoneboot "* ]]; then
+if [[ " $CASES " == *" phoneboot"* ]]; then
   log "building sip_bench_server (release)"
   (cd "$ROOT" && cargo build --release -q -p sip-server --example sip_bench_server)
 fi
@@ -73,6 +80,10 @@ elif [ -f /sys/fs/cgroup/unified/cgroup.procs ]; then CGROOT=/sys/fs/cgroup/unif
 if [ -n "$CGROOT" ] && mkdir "$CGROOT/$TAG" 2>/dev/null && [ -f "$CGROOT/$TAG/cpu.stat" ]; then CG=$CGROOT/$TAG
 else log "no cgroup v2 with cpu.stat: cannot account server CPU"; exit 1; fi
 server_cpu() { awk '/^usage_usec/{printf "%.3f\n", $2/1e6}' "$CG/cpu.stat"; }
+# seconds in which some task of cgroup $1 was runnable but waiting for a CPU (PSI "some")
+cg_wait() { awk '/^some/{split($5, t, "="); printf "%.3f\n", t[2]/1e6}' "$1/cpu.pressure" 2>/dev/null || echo 0; }
+# SIPp gets a cgroup too, for its CPU-wait
+CG_SIPP=$CGROOT/$TAG-sipp; mkdir "$CG_SIPP"
 cg_exec() { exec bash -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" "$@"; }
 
 # --- users, Kamailio tables and configs ---
@@ -100,6 +111,9 @@ kam_cfg() { # kam_cfg authdb|authht
     echo '#!KAMAILIO'
     [ "$c" = authdb ] && echo '#!define WITH_AUTHDB'
     [ "$c" = authht ] && echo '#!define WITH_AUTHHT'
+    # authhtq: the htable case with the same digest work phoneboot does (qop=auth, nonce-count
+    # replay check), so SIPp computes and sends the same cnonce/nc fields for both servers.
+    [ "$c" = authhtq ] && printf '#!define WITH_AUTHHT\n#!define WITH_QOP\n'
     cat <<CFG
 debug=0
 log_stderror=yes
@@ -109,6 +123,8 @@ auto_aliases=no
 dns=no
 rev_dns=no
 dns_cache_init=off
+# the htable fill loop below runs NUSERS times (default limit: 100 iterations)
+max_while_loops=$((NUSERS + 10))
 mpath="$MODDIR/"
 loadmodule "sl.so"
 loadmodule "pv.so"
@@ -116,6 +132,12 @@ loadmodule "usrloc.so"
 loadmodule "registrar.so"
 loadmodule "auth.so"
 modparam("usrloc", "db_mode", 0)
+#!ifdef WITH_QOP
+#!define CHALLENGE_FLAGS "1"
+modparam("auth", "nonce_count", 1)
+#!else
+#!define CHALLENGE_FLAGS "0"
+#!endif
 #!ifdef WITH_AUTHDB
 loadmodule "db_text.so"
 loadmodule "auth_db.so"
@@ -131,12 +153,12 @@ modparam("htable", "htable", "subs=>size=14;")
 request_route {
   if (\$rm != "REGISTER") { sl_send_reply("405", "Method Not Allowed"); exit; }
 #!ifdef WITH_AUTHDB
-  if (!auth_check("\$fd", "subscriber", "0")) { auth_challenge("\$fd", "0"); exit; }
+  if (!auth_check("\$fd", "subscriber", "0")) { auth_challenge("\$fd", CHALLENGE_FLAGS); exit; }
 #!endif
 #!ifdef WITH_AUTHHT
-  if (\$au == \$null) { auth_challenge("\$fd", "0"); exit; }
+  if (\$au == \$null) { auth_challenge("\$fd", CHALLENGE_FLAGS); exit; }
   \$var(pw) = \$sht(subs=>\$au);
-  if (\$var(pw) == \$null || !pv_auth_check("\$fd", "\$var(pw)", "0", "0")) { auth_challenge("\$fd", "0"); exit; }
+  if (\$var(pw) == \$null || !pv_auth_check("\$fd", "\$var(pw)", "0", "0")) { auth_challenge("\$fd", CHALLENGE_FLAGS); exit; }
 #!endif
   consume_credentials();
   if (!save("location")) { sl_reply_error(); }
@@ -165,8 +187,10 @@ wait_udp() {
 }
 start_server() { # start_server CASE
   case $1 in
-    phoneboot)
-      cg_exec ip netns exec "$NS_SRV" "$PB_BIN" $SRV_IP:5060 "$NUSERS" 100000 u100000 pw100000 bench.test "$PB_WORKERS" \
+    phoneboot|phoneboot-blocking)
+      local mode=async; [ "$1" = phoneboot-blocking ] && mode=blocking
+      # shellcheck disable=SC2086
+      cg_exec ip netns exec "$NS_SRV" ${PB_WRAP:-} "$PB_BIN" $SRV_IP:5060 "$NUSERS" 100000 u100000 pw100000 bench.test "$PB_WORKERS" "$mode" \
         >>"$WORK/server-$1.log" 2>&1 & SERVER_PID=$! ;;
     kamailio-*)
       local k=${1#kamailio-}; kam_cfg "$k"
@@ -196,17 +220,19 @@ for rep in $(seq "$REPS"); do
   for CASE in $CASES; do   # interleaved, so drift on this shared machine hits every case alike
     start_server "$CASE"
     c0=$(server_cpu); s0=$(rcvbuf_errors "$NS_SRV"); k0=$(rcvbuf_errors "$NS_CLI")
+    sw0=$(cg_wait "$CG"); kw0=$(cg_wait "$CG_SIPP")
     TIMEFORMAT="%R %U %S"
-    t=$( { time ip netns exec "$NS_CLI" timeout 120 sipp $SRV_IP:5060 -sf "$HERE/register_auth.xml" \
+    t=$( { time bash -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG_SIPP" ip netns exec "$NS_CLI" timeout 120 sipp $SRV_IP:5060 -sf "$HERE/register_auth.xml" \
              -inf "$WORK/users.csv" -au u100000 -ap pw100000 -nd -i $CLI_IP -p 5070 -t u1 \
              -r 100000 -rp 1000 -l "$LIMIT" -m "$TOTAL" -timeout 90s -nostdin -buff_size "$SIPP_BUF" \
              -trace_stat -stf "$WORK/stat-$CASE-$rep.csv" -fd 1 \
              -trace_err -error_file "$WORK/err-$CASE-$rep.log" \
              >"$WORK/sipp-$CASE-$rep.out" 2>&1 || echo "sipp rc=$?" >&2; } 2>&1 )
-    c1=$(server_cpu)
+    c1=$(server_cpu); sw1=$(cg_wait "$CG"); kw1=$(cg_wait "$CG_SIPP")
     s1=$(rcvbuf_errors "$NS_SRV"); k1=$(rcvbuf_errors "$NS_CLI")
     stop_server
-    read -r wall _ _ <<<"$(echo "$t" | tail -1)"
+    read -r wall su ss <<<"$(echo "$t" | tail -1)"
+    sipp_cpu=$(awk -v u="$su" -v s="$ss" 'BEGIN{printf "%.2f", u+s}')
     read -r ok failed retr <<<"$(python3 - "$WORK/stat-$CASE-$rep.csv" <<'PY'
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1]), delimiter=";"))
@@ -218,7 +244,7 @@ PY
     cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')
     rate=$(awk -v o="$ok" -v w="$wall" 'BEGIN{printf "%.0f", o/w}')
     pc=$(awk -v o="$ok" -v c="$cpu" 'BEGIN{ if (c>0) printf "%.0f", o/c; else print 0 }')
-    echo "case=$CASE rep=$rep ok=$ok failed=$failed retrans=$retr wall=${wall}s rate=${rate}/s server_cpu=${cpu}s per_server_cpu_s=$pc udp_rcvbuf_drops(server/sipp)=$((s1 - s0))/$((k1 - k0))"
+    echo "case=$CASE rep=$rep ok=$ok failed=$failed retrans=$retr wall=${wall}s rate=${rate}/s server_cpu=${cpu}s per_server_cpu_s=$pc sipp_cpu=${sipp_cpu}s cpu_wait(server/sipp)=$(awk -v a="$sw0" -v b="$sw1" 'BEGIN{printf "%.2f", b-a}')/$(awk -v a="$kw0" -v b="$kw1" 'BEGIN{printf "%.2f", b-a}')s load=$(cut -d' ' -f1 /proc/loadavg) udp_rcvbuf_drops(server/sipp)=$((s1 - s0))/$((k1 - k0))"
     RATES[$CASE]="${RATES[$CASE]:-} $rate"; PERCPU[$CASE]="${PERCPU[$CASE]:-} $pc"
   done
 done

@@ -13,11 +13,11 @@
 #   nginx      nginx-light, worker_processes 2        198.18.0.1:8080
 #
 # usage: bench/tftp/run.sh      (root)
-#   env: REPS=3 DURATION=5 COUNT=200000 CONCS="1 16 64" LOAD_THREADS=1 PB_THREADS=2 MAX_SECONDS=900
+#   env: REPS=3 DURATION=5 COUNT=200000 CONCS="1 16 64" LOAD_THREADS=4 PB_THREADS=2 MAX_SECONDS=900
 #        SKIP_BUILD=1 (use existing release binaries in $CARGO_TARGET_DIR or target/)
 set -euo pipefail
 REPS=${REPS:-3}; DURATION=${DURATION:-5}; COUNT=${COUNT:-200000}; CONCS=${CONCS:-"1 16 64"}
-LOAD_THREADS=${LOAD_THREADS:-1}; MAX_SECONDS=${MAX_SECONDS:-900}
+LOAD_THREADS=${LOAD_THREADS:-4}; MAX_SECONDS=${MAX_SECONDS:-900}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 TAG=pbf$$
@@ -58,6 +58,8 @@ else echo "cgroup v2 needed"; exit 1; fi
 declare -A CG PID
 cg_make() { CG[$1]=$CGROOT/$TAG-$1; mkdir "${CG[$1]}"; }
 cg_cpu() { awk '/^usage_usec/{printf "%.3f\n", $2/1e6}' "${CG[$1]}/cpu.stat"; }
+# seconds in which some task of the cgroup was runnable but waiting for a CPU (PSI)
+cg_wait() { awk '/^some/{split($5, t, "="); printf "%.3f\n", t[2]/1e6}' "${CG[$1]}/cpu.pressure" 2>/dev/null || echo 0; }
 # start NAME CMD... : runs CMD in the server namespace inside cgroup NAME
 start() {
   local name=$1; shift
@@ -83,7 +85,11 @@ cleanup() {
     sleep 0.1; rmdir "${CG[$n]}" 2>/dev/null
   done
   ip netns del "$NS_SRV" 2>/dev/null; ip netns del "$NS_CLI" 2>/dev/null; ip link del "$VETH_SRV" 2>/dev/null
-  [ -n "${WATCHDOG:-}" ] && kill "$WATCHDOG" 2>/dev/null
+  # the watchdog's sleep too: it holds our stdout open (a pipe reader would wait for it)
+  if [ -n "${WATCHDOG:-}" ]; then
+    sp=$(pgrep -P "$WATCHDOG" sleep)
+    kill "$WATCHDOG" 2>/dev/null; [ -n "$sp" ] && kill $sp 2>/dev/null
+  fi
   true
 }
 trap 'rc=$?; trap - EXIT INT TERM; cleanup; exit $rc' EXIT INT TERM
@@ -134,21 +140,25 @@ echo "probes: curl fetched identical bytes from all four endpoints"
 echo "host: $(nproc) CPU, loadavg $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 echo "file $FILE ${FILE_SIZE} B; duration ${DURATION}s per measurement; reps $REPS; load threads $LOAD_THREADS"
 
-# measure NAME PROTO PORT CONC -> "rate completed failed cpu"
+# The load client runs in a cgroup of its own too: its CPU and CPU-wait are printed beside
+# the server's, so a run shows which side waited for the (shared) CPUs.
+cg_make client
+# measure NAME PROTO PORT CONC -> "rate completed failed cpu srv_wait cli_cpu cli_wait"
 measure() {
-  local name=$1 proto=$2 port=$3 conc=$4 c0 c1 out
-  c0=$(cg_cpu "$name")
-  out=$(ip netns exec "$NS_CLI" timeout $((DURATION + 30)) "$LOAD" --server $SRV_IP:$port --file "$FILE" \
+  local name=$1 proto=$2 port=$3 conc=$4 c0 c1 w0 w1 k0 k1 kw0 kw1 out
+  c0=$(cg_cpu "$name"); w0=$(cg_wait "$name"); k0=$(cg_cpu client); kw0=$(cg_wait client)
+  out=$(bash -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "${CG[client]}" \
+        ip netns exec "$NS_CLI" timeout $((DURATION + 30)) "$LOAD" --server $SRV_IP:$port --file "$FILE" \
         --proto "$proto" --concurrency "$conc" --count "$COUNT" --duration "$DURATION" \
         --expect-size $FILE_SIZE --threads "$LOAD_THREADS" --json 2>&1) || true
-  c1=$(cg_cpu "$name")
+  c1=$(cg_cpu "$name"); w1=$(cg_wait "$name"); k1=$(cg_cpu client); kw1=$(cg_wait client)
   echo "$out" | grep '^tftp_load:' | sed "s/^/  $name: /" >&2
   echo "$out" | grep '^{' | python3 -c '
 import json,sys
-c0,c1=float(sys.argv[1]),float(sys.argv[2])
+c0,c1,w0,w1,k0,k1,kw0,kw1=map(float,sys.argv[1:9])
 try: j=json.load(sys.stdin)
 except Exception: j={}
-print("%.1f %d %d %.3f" % (j.get("rate_per_s",0), j.get("completed",0), j.get("failed",0), c1-c0))' "$c0" "$c1"
+print("%.1f %d %d %.3f %.3f %.3f %.3f" % (j.get("rate_per_s",0), j.get("completed",0), j.get("failed",0), c1-c0, w1-w0, k1-k0, kw1-kw0))' "$c0" "$c1" "$w0" "$w1" "$k0" "$k1" "$kw0" "$kw1"
 }
 
 declare -A RATE PERCPU FAILS
@@ -156,11 +166,11 @@ for rep in $(seq "$REPS"); do
   for conc in $CONCS; do
     for pair in "phoneboot tftp 69" "tftpd tftp 1069" "phoneboot http 6970" "nginx http 8080"; do
       read -r name proto port <<<"$pair"
-      read -r rate done_n failed cpu < <(measure "$name" "$proto" "$port" "$conc")
+      read -r rate done_n failed cpu swait ccpu cwait < <(measure "$name" "$proto" "$port" "$conc")
       pc=$(awk -v d="$done_n" -v c="$cpu" 'BEGIN{ if (c>0) printf "%.0f", d/c; else print 0 }')
       k="$name/$proto/$conc"
       RATE[$k]="${RATE[$k]:-} $rate"; PERCPU[$k]="${PERCPU[$k]:-} $pc"; FAILS[$k]=$(( ${FAILS[$k]:-0} + failed ))
-      echo "rep=$rep conc=$conc $name/$proto rate=${rate}/s completed=$done_n failed=$failed server_cpu=${cpu}s per_cpu_s=$pc"
+      echo "rep=$rep conc=$conc $name/$proto rate=${rate}/s completed=$done_n failed=$failed server_cpu=${cpu}s per_cpu_s=$pc server_cpu_wait=${swait}s client_cpu=${ccpu}s client_cpu_wait=${cwait}s load=$(cut -d' ' -f1 /proc/loadavg)"
     done
   done
 done

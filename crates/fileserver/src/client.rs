@@ -53,6 +53,11 @@ pub async fn tftp_get_with(
     let mut peer: Option<SocketAddr> = None;
     let mut out = Vec::with_capacity(64);
     let mut inbuf = vec![0u8; room];
+    // One timer per fetch, re-armed when the deadline moves (not a new one per packet).
+    let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+    let timer = tokio::time::sleep_until(far);
+    tokio::pin!(timer);
+    let mut armed = far;
     loop {
         let now = std::time::Instant::now();
         while t.poll_transmit(now, &mut out) {
@@ -66,6 +71,10 @@ pub async fn tftp_get_with(
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(1));
+        if wake != armed {
+            timer.as_mut().reset(wake);
+            armed = wake;
+        }
         tokio::select! {
             r = sock.recv_from(&mut inbuf) => {
                 let (n, from) = match r {
@@ -90,7 +99,11 @@ pub async fn tftp_get_with(
                     }
                 }
             }
-            _ = tokio::time::sleep_until(wake) => t.handle_timeout(std::time::Instant::now()),
+            _ = &mut timer => {
+                // A fired timer stays ready until reset: force a re-arm next round.
+                armed = far + Duration::from_secs(1);
+                t.handle_timeout(std::time::Instant::now());
+            }
         }
     }
 }

@@ -269,6 +269,15 @@ async fn transfer(
     // Clients send only ACKs and ERRORs here; anything longer is truncated and then fails to
     // decode, which is what it deserves.
     let mut inbuf = vec![0u8; 1024];
+    // One timer and one cancellation waiter per transfer, re-armed rather than re-created
+    // per packet: a new `Sleep` per packet is a timer-wheel insert and remove, and a new
+    // `cancelled()` future registers and unregisters in the token's waiter list, which is
+    // one lock shared by every transfer.
+    let timer = tokio::time::sleep_until(hard_deadline);
+    tokio::pin!(timer);
+    let mut armed = hard_deadline;
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
     let failure: Option<String> = loop {
         let now = Instant::now();
         let mut send_err = None;
@@ -289,6 +298,10 @@ async fn transfer(
             .map(tokio::time::Instant::from_std)
             .unwrap_or(hard_deadline)
             .min(hard_deadline);
+        if wake != armed {
+            timer.as_mut().reset(wake);
+            armed = wake;
+        }
         tokio::select! {
             r = sock.recv(&mut inbuf) => match r {
                 Ok(n) => {
@@ -299,14 +312,16 @@ async fn transfer(
                 // ICMP port unreachable: the client is gone.
                 Err(e) => break Some(format!("client unreachable: {e}")),
             },
-            _ = tokio::time::sleep_until(wake) => {
+            _ = &mut timer => {
+                // A fired `Sleep` stays ready until reset: force a re-arm next round.
+                armed = hard_deadline + std::time::Duration::from_secs(1);
                 if tokio::time::Instant::now() >= hard_deadline {
                     let _ = sock.send(&error_packet(ErrorCode::NotDefined, "transfer took too long")).await;
                     break Some("transfer deadline exceeded".into());
                 }
                 t.handle_timeout(Instant::now());
             }
-            _ = shutdown.cancelled() => {
+            _ = &mut cancelled => {
                 let _ = sock.send(&error_packet(ErrorCode::NotDefined, "server shutting down")).await;
                 break Some("server shutting down".into());
             }

@@ -2,7 +2,9 @@
 //! bench/sip/run.sh. Every line `u<first+i>` authenticates as one digest identity (SIPp
 //! 3.6.1 cannot send per-call credentials; see bench/sip/README.md).
 //!
-//! usage: sip_bench_server BIND USERS FIRST AUTH_USER AUTH_PASS REALM [WORKERS]
+//! usage: sip_bench_server BIND USERS FIRST AUTH_USER AUTH_PASS REALM [WORKERS [UDP_MODE]]
+//! UDP_MODE: `async` (default: receive tasks on the tokio reactor) or `blocking`
+//! (receiver threads blocking in recvfrom, `SipServerConfig::udp_blocking`).
 //! Runs until SIGTERM/SIGINT, then prints the registrar's counters.
 #![allow(clippy::print_stdout)]
 
@@ -21,6 +23,11 @@ fn main() -> anyhow::Result<()> {
     let users: u64 = a[2].parse()?;
     let first: u64 = a[3].parse()?;
     let workers: usize = a.get(7).map(|w| w.parse()).transpose()?.unwrap_or(2);
+    let udp_blocking = match a.get(8).map(String::as_str) {
+        None | Some("async") => false,
+        Some("blocking") => true,
+        Some(other) => anyhow::bail!("UDP_MODE must be blocking or async, not {other}"),
+    };
     let dir = MemoryDirectory::new();
     for i in 0..users {
         dir.add_line(SipLine {
@@ -34,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         bind,
         tcp: false,
         udp_tasks: workers,
+        udp_blocking,
         node: "bench".into(),
         registrar: RegistrarConfig {
             realm: a[6].clone(),

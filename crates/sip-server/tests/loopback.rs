@@ -20,6 +20,13 @@ use tokio::net::{TcpStream, UdpSocket};
 const MAC: &str = "001b54aabbcc";
 
 async fn start(reg: RegistrarConfig) -> (SipServer, Arc<Ris>, Arc<VecSink>) {
+    start_with(reg, false).await
+}
+
+async fn start_with(
+    reg: RegistrarConfig,
+    udp_blocking: bool,
+) -> (SipServer, Arc<Ris>, Arc<VecSink>) {
     let dir = MemoryDirectory::new();
     dir.add_device(
         MAC.parse().unwrap(),
@@ -35,6 +42,7 @@ async fn start(reg: RegistrarConfig) -> (SipServer, Arc<Ris>, Arc<VecSink>) {
             registrar: reg,
             sweep_interval: Duration::from_millis(100),
             notify_timeout: Duration::from_secs(3),
+            udp_blocking,
             ..Default::default()
         },
         Arc::new(dir),
@@ -99,7 +107,18 @@ fn key(line: &str) -> RegKey {
 
 #[tokio::test]
 async fn udp_register_ris_journal_unregister() {
-    let (server, ris, sink) = start(RegistrarConfig::default()).await;
+    udp_register_ris_journal_unregister_with(false).await;
+}
+
+/// The same exchange through the blocking receive threads (`udp_blocking`), on a
+/// multi-thread runtime as `phoneboot serve` runs; shutdown must still return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_register_with_blocking_receivers() {
+    udp_register_ris_journal_unregister_with(true).await;
+}
+
+async fn udp_register_ris_journal_unregister_with(udp_blocking: bool) {
+    let (server, ris, sink) = start_with(RegistrarConfig::default(), udp_blocking).await;
     let to = server.udp_addr().unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut c = client("1001", "pw1", sock.local_addr().unwrap(), Transport::Udp);
@@ -151,7 +170,9 @@ async fn udp_register_ris_journal_unregister() {
     assert!(kinds
         .iter()
         .any(|k| matches!(k, EventKind::Unregistered { .. })));
-    server.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(5), server.shutdown())
+        .await
+        .expect("shutdown returns");
 }
 
 #[tokio::test]

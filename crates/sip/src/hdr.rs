@@ -94,6 +94,10 @@ pub fn strip_quotes(v: &str) -> &str {
 pub fn unquote(v: &str) -> Option<String> {
     if let Some(inner) = v.strip_prefix('"') {
         let inner = inner.strip_suffix('"')?;
+        // Nonces, realms and URIs hold no escapes: copy them in one go.
+        if !inner.bytes().any(|b| b == b'\\' || b == b'"') {
+            return Some(inner.to_string());
+        }
         let mut out = String::with_capacity(inner.len());
         let mut esc = false;
         for c in inner.chars() {

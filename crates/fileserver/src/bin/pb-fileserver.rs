@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use clap::Parser;
 use fileserver::{Config, Deps, Sockets};
 
+/// Any start-up failure, printed by `main`'s `Err` (the library's own errors are typed).
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Parser, Debug)]
 #[command(about = "Serve a directory over TFTP and HTTP (phoneboot file service)")]
 struct Args {
@@ -30,7 +33,7 @@ struct Args {
     secure_cluster: bool,
 }
 
-fn addr(s: &str) -> anyhow::Result<Option<SocketAddr>> {
+fn addr(s: &str) -> Result<Option<SocketAddr>, BoxError> {
     if s == "none" {
         Ok(None)
     } else {
@@ -38,7 +41,7 @@ fn addr(s: &str) -> anyhow::Result<Option<SocketAddr>> {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> Result<(), BoxError> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -75,6 +78,6 @@ fn main() -> anyhow::Result<()> {
         }
         let stats = server.shutdown().await;
         eprintln!("pb-fileserver: {}", serde_json::to_string(&stats)?);
-        anyhow::Ok(())
+        Ok::<(), BoxError>(())
     })
 }

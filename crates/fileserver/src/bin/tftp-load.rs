@@ -11,6 +11,8 @@ use clap::{Parser, ValueEnum};
 use fileserver::client::{http_get, tftp_get};
 use tftp::ClientConfig;
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 enum Proto {
     Tftp,
@@ -54,7 +56,7 @@ struct Args {
     threads: usize,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> Result<(), BoxError> {
     let args = Args::parse();
     let rt = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -69,7 +71,7 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(run(args))
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+async fn run(args: Args) -> Result<(), BoxError> {
     let args = Arc::new(args);
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
