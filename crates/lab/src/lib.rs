@@ -556,7 +556,10 @@ impl Lab {
                     ),
                 });
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            // The admin port is bound before the server opens its databases: ready means
+            // /healthz answers (a second node started earlier could race the first one's
+            // first-start work on the shared database).
+            if healthy(addr) {
                 return Ok(pid);
             }
             if Instant::now() > deadline {
@@ -922,6 +925,23 @@ device_pool = "{pool}"
         ));
     }
     s
+}
+
+/// Whether a phoneboot admin listener at `addr` answers `GET /healthz` with 200.
+fn healthy(addr: SocketAddr) -> bool {
+    use std::io::Read;
+    let Ok(mut c) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
+    let _ = c.set_write_timeout(Some(Duration::from_millis(500)));
+    if c.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    c.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
 }
 
 fn stop_pid_file(path: &Path) {

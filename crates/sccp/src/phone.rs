@@ -690,15 +690,14 @@ impl PhoneSession {
                     self.active = None;
                     self.close(idx);
                 } else if role == Role::Standby {
-                    // A connection that unregistered for fallback stays as a standby
-                    // only if it is the next CM; else it is closed.
-                    let keep = self.active.map(|a| (a + 1) % self.cfg.servers) == Some(idx)
-                        || self.active.is_none();
-                    if !keep {
-                        self.close(idx);
-                    } else if let Some(c) = self.conns[idx].as_mut() {
-                        c.due = now + Duration::from_secs(u64::from(self.secondary));
-                        self.events.push_back(PhoneEvent::StandbyUp { server: idx });
+                    // The CM we unregistered from for fallback closes the connection (as
+                    // CallManager does). If it is the next CM, a fresh standby connection is
+                    // opened at once; if the new registration is not acknowledged yet, its
+                    // RegisterAck opens one.
+                    let next = self.active.map(|a| (a + 1) % self.cfg.servers) == Some(idx);
+                    self.close(idx);
+                    if next && self.cfg.standby {
+                        self.standby_at = Some(now);
                     }
                 }
             }
