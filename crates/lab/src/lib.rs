@@ -29,6 +29,13 @@ pub const SERVER_VOICE_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 1);
 pub const SERVER_DATA_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
 /// The voice VLAN's prefix length: a /16, so that a storm of tens of thousands of phones fits.
 pub const VOICE_PREFIX: u8 = 16;
+/// Extra nodes (further CallManagers, see [`Lab::add_node`]) are numbered 2 to this.
+pub const MAX_NODE: u8 = 9;
+
+/// The voice-VLAN address of extra node `index`: 198.18.100.`index`.
+pub fn node_address(index: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, 100, index)
+}
 
 /// What went wrong building, inspecting or removing a lab.
 #[derive(Debug, thiserror::Error)]
@@ -493,14 +500,36 @@ impl Lab {
         if let Some(pid) = self.server_pid() {
             return Ok(pid);
         }
-        let log = fs::File::create(self.log_path()).map_err(io("creating the server log"))?;
+        self.spawn_serve(
+            binary,
+            &self.config_path(),
+            &self.netns(Host::Server),
+            &self.log_path(),
+            &self.pid_path(),
+            saved.admin_port,
+            timeout,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_serve(
+        &self,
+        binary: &Path,
+        config: &Path,
+        netns: &str,
+        log_path: &Path,
+        pid_path: &Path,
+        admin_port: u16,
+        timeout: Duration,
+    ) -> Result<u32, LabError> {
+        let log = fs::File::create(log_path).map_err(io("creating the server log"))?;
         let log2 = log.try_clone().map_err(io("opening the server log"))?;
         let mut cmd = Command::new(binary);
         cmd.arg("serve")
             .arg("--config")
-            .arg(self.config_path())
+            .arg(config)
             .arg("--netns")
-            .arg(self.netns(Host::Server))
+            .arg(netns)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);
@@ -511,13 +540,13 @@ impl Lab {
             .spawn()
             .map_err(io(format!("starting {}", binary.display())))?;
         let pid = child.id();
-        write_file(&self.pid_path(), pid.to_string().as_bytes())?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], saved.admin_port));
+        write_file(pid_path, pid.to_string().as_bytes())?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], admin_port));
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                let _ = fs::remove_file(self.pid_path());
-                let tail = fs::read_to_string(self.log_path()).unwrap_or_default();
+                let _ = fs::remove_file(pid_path);
+                let tail = fs::read_to_string(log_path).unwrap_or_default();
                 let tail: Vec<&str> = tail.lines().rev().take(15).collect();
                 return Err(LabError::Command {
                     command: format!("{} serve", binary.display()),
@@ -527,14 +556,17 @@ impl Lab {
                     ),
                 });
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            // The admin port is bound before the server opens its databases: ready means
+            // /healthz answers (a second node started earlier could race the first one's
+            // first-start work on the shared database).
+            if healthy(addr) {
                 return Ok(pid);
             }
             if Instant::now() > deadline {
-                let _ = self.stop_server();
+                stop_pid_file(pid_path);
                 return Err(LabError::Timeout(format!(
                     "the server did not answer on {addr} within {timeout:?}; see {}",
-                    self.log_path().display()
+                    log_path.display()
                 )));
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -543,36 +575,179 @@ impl Lab {
 
     /// Stops the server started by `serve`, if it runs.
     pub fn stop_server(&self) -> Result<(), LabError> {
-        if let Some(pid) = self.server_pid() {
-            signal(pid, libc::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while pid_alive(pid) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if pid_alive(pid) {
-                signal(pid, libc::SIGKILL);
+        stop_pid_file(&self.pid_path());
+        Ok(())
+    }
+
+    /// The namespace of extra node `index` (2..=[`MAX_NODE`]).
+    pub fn node_netns(&self, index: u8) -> String {
+        format!("pb-{}-srv{index}", self.name)
+    }
+
+    fn node_file(&self, index: u8, ext: &str) -> PathBuf {
+        self.dir.join(format!("node{index}.{ext}"))
+    }
+
+    /// The configuration, log and pid files of extra node `index`.
+    pub fn node_config_path(&self, index: u8) -> PathBuf {
+        self.node_file(index, "toml")
+    }
+    pub fn node_log_path(&self, index: u8) -> PathBuf {
+        self.node_file(index, "log")
+    }
+
+    /// The extra node `index` as `add_node` made it, if it did.
+    pub fn node(&self, index: u8) -> Option<ExtraNode> {
+        let text = fs::read_to_string(self.node_file(index, "json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Adds a further phoneboot node, a second (third...) CallManager: its own namespace
+    /// `pb-N-srvI` with one port (`srv0`, 198.18.100.I) in the voice VLAN, and a configuration
+    /// that shares the lab's device database and runs only the registration services (SCCP
+    /// and SIP; no DHCP, TFTP/HTTP or discovery, which the first server provides). Start it
+    /// with [`Lab::serve_node`]. Does nothing if the node exists.
+    pub fn add_node(&self, index: u8) -> Result<ExtraNode, LabError> {
+        if !(2..=MAX_NODE).contains(&index) {
+            return Err(LabError::BadName(format!(
+                "node {index} (expected 2 to {MAX_NODE})"
+            )));
+        }
+        let saved = self
+            .saved()
+            .ok_or_else(|| LabError::NoSuchLab(self.name.clone()))?;
+        if let Some(n) = self.node(index) {
+            if netns_exists(&n.netns) {
+                return Ok(n);
             }
         }
-        let _ = fs::remove_file(self.pid_path());
+        let ns = self.node_netns(index);
+        if netns_exists(&ns) {
+            return Err(LabError::Clash(ns));
+        }
+        let main = config::Config::load(&self.config_path()).map_err(|e| LabError::Io {
+            what: format!("reading {}", self.config_path().display()),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let address = node_address(index);
+        let admin_port = free_local_port()?;
+        let built = (|| {
+            run("ip", &["netns", "add", &ns])?;
+            run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
+            let sw = self.netns(Host::Switch);
+            let sw_if = format!("sw-n{index}");
+            run(
+                "ip",
+                &[
+                    "link", "add", "srv0", "netns", &ns, "type", "veth", "peer", "name", &sw_if,
+                    "netns", &sw,
+                ],
+            )?;
+            for (n, ifname) in [(ns.as_str(), "srv0"), (sw.as_str(), sw_if.as_str())] {
+                run(
+                    "ip",
+                    &["netns", "exec", n, "ethtool", "-K", ifname, "tx", "off"],
+                )?;
+                run("ip", &["-n", n, "link", "set", ifname, "up"])?;
+            }
+            let tag = format!("tag={}", saved.voice_vlan);
+            self.vsctl(&["add-port", "br0", &sw_if, "--", "set", "port", &sw_if, &tag])?;
+            run(
+                "ip",
+                &[
+                    "-n",
+                    &ns,
+                    "addr",
+                    "add",
+                    &format!("{address}/{VOICE_PREFIX}"),
+                    "dev",
+                    "srv0",
+                ],
+            )
+        })();
+        if let Err(e) = built {
+            let _ = self.remove_node(index);
+            return Err(e);
+        }
+        let text = node_config(&main, index, address, admin_port);
+        write_file(&self.node_config_path(index), text.as_bytes())?;
+        let node = ExtraNode {
+            index,
+            netns: ns,
+            address,
+            admin_url: format!("http://127.0.0.1:{admin_port}"),
+            admin_port,
+            config_path: self.node_config_path(index),
+            log_path: self.node_log_path(index),
+        };
+        let json = serde_json::to_vec_pretty(&node).map_err(|e| LabError::Io {
+            what: "encoding the node's state".into(),
+            source: std::io::Error::other(e),
+        })?;
+        write_file(&self.node_file(index, "json"), &json)?;
+        Ok(node)
+    }
+
+    /// The pid of extra node `index`'s server, if it runs.
+    pub fn node_pid(&self, index: u8) -> Option<u32> {
+        let pid: u32 = fs::read_to_string(self.node_file(index, "pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        pid_alive(pid).then_some(pid)
+    }
+
+    /// Starts `BINARY serve` for extra node `index` in its namespace, like [`Lab::serve`].
+    pub fn serve_node(&self, binary: &Path, index: u8, timeout: Duration) -> Result<u32, LabError> {
+        let node = self
+            .node(index)
+            .ok_or_else(|| LabError::NoSuchLab(format!("{} node {index}", self.name)))?;
+        if let Some(pid) = self.node_pid(index) {
+            return Ok(pid);
+        }
+        self.spawn_serve(
+            binary,
+            &node.config_path,
+            &node.netns,
+            &node.log_path,
+            &self.node_file(index, "pid"),
+            node.admin_port,
+            timeout,
+        )
+    }
+
+    /// Stops extra node `index`'s server, if it runs.
+    pub fn stop_node(&self, index: u8) {
+        stop_pid_file(&self.node_file(index, "pid"));
+    }
+
+    /// Stops and removes extra node `index` (its namespace and switch port).
+    fn remove_node(&self, index: u8) -> Result<(), LabError> {
+        self.stop_node(index);
+        let ns = self.node_netns(index);
+        if netns_exists(&ns) {
+            kill_netns_pids(&ns);
+            run("ip", &["netns", "del", &ns])?;
+        }
+        for ext in ["json", "toml"] {
+            let _ = fs::remove_file(self.node_file(index, ext));
+        }
         Ok(())
     }
 
     /// Removes everything `up` and `serve` made. Safe to call on a lab that is partly there.
     pub fn down(&self) -> Result<(), LabError> {
         self.stop_server()?;
+        for index in 2..=MAX_NODE {
+            self.remove_node(index)?;
+        }
         // Processes started with `lab exec` in the background die with their namespace's
         // interfaces gone; kill anything still inside our namespaces so that they vanish.
         for host in [Host::Phones, Host::Server, Host::Switch] {
             let ns = self.netns(host);
             if netns_exists(&ns) {
-                if let Ok(out) = Command::new("ip").args(["netns", "pids", &ns]).output() {
-                    for pid in String::from_utf8_lossy(&out.stdout)
-                        .split_whitespace()
-                        .filter_map(|p| p.parse::<u32>().ok())
-                    {
-                        signal(pid, libc::SIGKILL);
-                    }
-                }
+                kill_netns_pids(&ns);
             }
         }
         for f in ["ovs-vswitchd.pid", "ovsdb-server.pid"] {
@@ -665,6 +840,136 @@ impl Lab {
             server_pid,
             kernel_8021q: kernel_has_8021q(),
         })
+    }
+}
+
+/// A further node of a lab (see [`Lab::add_node`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExtraNode {
+    pub index: u8,
+    pub netns: String,
+    /// Its address in the voice VLAN (the CallManager address phones use).
+    pub address: Ipv4Addr,
+    /// Its admin listener, from the host.
+    pub admin_url: String,
+    pub admin_port: u16,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+}
+
+/// The configuration of an extra node: the lab server's database, TFTP root, admin password,
+/// auto-registration and CallManager list; registration services only.
+fn node_config(main: &config::Config, index: u8, address: Ipv4Addr, admin_port: u16) -> String {
+    let a = &main.autoregistration;
+    let mut s = format!(
+        r#"# Written by the lab: node {index}, a further CallManager sharing the lab's database.
+[node]
+name = "lab-cm{index}"
+address = "{address}"
+database = "{db}"
+{root}
+[admin]
+listen = "127.0.0.1:{admin_port}"
+{pw}
+# The first server runs the rest of the chain for the whole lab.
+[discovery]
+run = false
+
+[dhcp]
+enabled = false
+
+[files]
+enabled = false
+
+[sccp]
+listen = "0.0.0.0:{sccp}"
+keepalive_secs = {ka}
+
+[sip]
+listen = "0.0.0.0:{sip}"
+realm = "{realm}"
+
+# Must match the first server's: both seed the shared database from their file.
+[autoregistration]
+enabled = {ar}
+dn_first = "{first}"
+dn_last = "{last}"
+device_pool = "{pool}"
+"#,
+        db = main.node.database.display(),
+        root = main
+            .node
+            .tftp_root
+            .as_ref()
+            .map(|r| format!("tftp_root = \"{}\"\n", r.display()))
+            .unwrap_or_default(),
+        pw = main
+            .admin
+            .initial_password
+            .as_ref()
+            .map(|p| format!("initial_password = \"{p}\"\n"))
+            .unwrap_or_default(),
+        sccp = main.sccp.listen.port(),
+        ka = main.sccp.keepalive_secs,
+        sip = main.sip.listen.port(),
+        realm = main.sip.realm,
+        ar = a.enabled,
+        first = a.dn_first,
+        last = a.dn_last,
+        pool = a.device_pool,
+    );
+    for cm in main.callmanagers.iter() {
+        s.push_str(&format!(
+            "\n[[callmanager]]\nhost = \"{}\"\nsccp_port = {}\nsip_port = {}\n",
+            cm.host, cm.sccp_port, cm.sip_port
+        ));
+    }
+    s
+}
+
+/// Whether a phoneboot admin listener at `addr` answers `GET /healthz` with 200.
+fn healthy(addr: SocketAddr) -> bool {
+    use std::io::Read;
+    let Ok(mut c) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
+    let _ = c.set_write_timeout(Some(Duration::from_millis(500)));
+    if c.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    c.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
+}
+
+fn stop_pid_file(path: &Path) {
+    let pid = fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .filter(|p| pid_alive(*p));
+    if let Some(pid) = pid {
+        signal(pid, libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pid_alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if pid_alive(pid) {
+            signal(pid, libc::SIGKILL);
+        }
+    }
+    let _ = fs::remove_file(path);
+}
+
+fn kill_netns_pids(ns: &str) {
+    if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+        for pid in String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+        {
+            signal(pid, libc::SIGKILL);
+        }
     }
 }
 
@@ -872,5 +1177,32 @@ mod tests {
         assert_eq!(lab.netns(Host::Server), "pb-demo-srv");
         assert_eq!("phones".parse::<Host>().unwrap(), Host::Phones);
         assert!("router".parse::<Host>().is_err());
+        assert_eq!(lab.node_netns(2), "pb-demo-srv2");
+        assert_eq!(node_address(2), Ipv4Addr::new(198, 18, 100, 2));
+    }
+
+    #[test]
+    fn node_config_is_valid_and_runs_registration_only() {
+        let main_text = config::lab_config(&config::LabParams {
+            server_address: SERVER_VOICE_IP,
+            voice_subnet: "198.18.0.0/16".parse().unwrap(),
+            voice_vlan: 100,
+            database: Path::new("/tmp/x.db"),
+            tftp_root: Path::new("/tmp/tftp"),
+            admin_listen: "127.0.0.1:8080".parse().unwrap(),
+            admin_password: "secret-pw",
+            phone_ports: vec![("lab-sw".into(), "sw-ph0".into())],
+            server_interface: "srv0",
+        });
+        let main = config::Config::parse(&main_text).unwrap();
+        let text = node_config(&main, 2, node_address(2), 8082);
+        let cfg = config::Config::parse(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        assert_eq!(cfg.node.name, "lab-cm2");
+        assert_eq!(cfg.node.address, Ipv4Addr::new(198, 18, 100, 2));
+        assert_eq!(cfg.node.database, main.node.database);
+        assert_eq!(cfg.autoregistration, main.autoregistration);
+        assert_eq!(cfg.admin.initial_password.as_deref(), Some("secret-pw"));
+        assert!(cfg.sccp.enabled && cfg.sip.enabled);
+        assert!(!cfg.dhcp.enabled && !cfg.files.enabled && !cfg.discovery.run);
     }
 }

@@ -201,6 +201,14 @@ pub enum PhoneEvent {
     FellBack {
         from: usize,
     },
+    /// A standby connection (KeepAlive only, no registration) is open to `server`.
+    StandbyUp {
+        server: usize,
+    },
+    /// The standby connection to `server` closed or stopped answering keepalives.
+    StandbyLost {
+        server: usize,
+    },
     Unregistered {
         server: usize,
     },
@@ -403,6 +411,7 @@ impl PhoneSession {
             }
             Role::Standby => {
                 c.due = now;
+                self.events.push_back(PhoneEvent::StandbyUp { server: idx });
             }
             Role::Probe => {
                 c.due = now + self.cfg.register_timeout;
@@ -435,10 +444,26 @@ impl PhoneSession {
             Role::Registering | Role::Connecting if c.then == Role::Registering => {
                 self.next_attempt(idx, now);
             }
+            Role::Probe | Role::Connecting if c.then == Role::Probe => {
+                // The primary is not back yet: ask again after the fallback interval, and
+                // keep trying to open the standby connection to it meanwhile.
+                self.fallback_at = Some(now + self.cfg.fallback_interval);
+                if self.cfg.standby && self.active.is_some() {
+                    self.standby_at = Some(now + STANDBY_RETRY);
+                }
+            }
             Role::Standby | Role::Connecting if self.cfg.standby && self.active.is_some() => {
+                if c.role == Role::Standby {
+                    self.events
+                        .push_back(PhoneEvent::StandbyLost { server: idx });
+                }
                 // Re-open the standby connection a little later (not in a tight loop
                 // when that CM is down).
                 self.standby_at = Some(now + STANDBY_RETRY);
+            }
+            Role::Standby => {
+                self.events
+                    .push_back(PhoneEvent::StandbyLost { server: idx });
             }
             _ => {}
         }
@@ -665,14 +690,14 @@ impl PhoneSession {
                     self.active = None;
                     self.close(idx);
                 } else if role == Role::Standby {
-                    // A connection that unregistered for fallback stays as a standby
-                    // only if it is the next CM; else it is closed.
-                    let keep = self.active.map(|a| (a + 1) % self.cfg.servers) == Some(idx)
-                        || self.active.is_none();
-                    if !keep {
-                        self.close(idx);
-                    } else if let Some(c) = self.conns[idx].as_mut() {
-                        c.due = now + Duration::from_secs(u64::from(self.secondary));
+                    // The CM we unregistered from for fallback closes the connection (as
+                    // CallManager does). If it is the next CM, a fresh standby connection is
+                    // opened at once; if the new registration is not acknowledged yet, its
+                    // RegisterAck opens one.
+                    let next = self.active.map(|a| (a + 1) % self.cfg.servers) == Some(idx);
+                    self.close(idx);
+                    if next && self.cfg.standby {
+                        self.standby_at = Some(now);
                     }
                 }
             }
@@ -730,6 +755,13 @@ impl PhoneSession {
                         }
                         self.handle_connected_as_probe(now);
                     }
+                    Some(Role::Connecting) => {
+                        // A standby connection to the primary is being opened: probe on it
+                        // once it is up (or try again after the interval if it fails).
+                        if let Some(c) = self.conns[0].as_mut() {
+                            c.then = Role::Probe;
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -762,6 +794,12 @@ impl PhoneSession {
                             self.events
                                 .push_back(PhoneEvent::ServerLost { server: idx });
                             self.fail_over(idx, now);
+                        } else {
+                            self.events
+                                .push_back(PhoneEvent::StandbyLost { server: idx });
+                            if self.cfg.standby && self.active.is_some() {
+                                self.standby_at = Some(now + STANDBY_RETRY);
+                            }
                         }
                         continue;
                     }

@@ -596,6 +596,57 @@ fn failover_to_the_standby_and_fallback_to_the_primary() {
 }
 
 #[test]
+fn fallback_waits_for_a_primary_that_returns_late() {
+    let mut lab = Lab::new(PhoneProfile::P7962, 2);
+    lab.phone.start(lab.now);
+    lab.pump();
+    assert!(lab
+        .phone_events
+        .contains(&PhoneEvent::StandbyUp { server: 1 }));
+    lab.kill(0);
+    assert_eq!(lab.phone.active(), Some(1));
+    // The primary is still down at the first fallback time (30 s) and for three more
+    // intervals: the phone stays on the secondary and keeps asking.
+    lab.advance(100);
+    assert_eq!(lab.phone.active(), Some(1));
+    assert!(!lab
+        .phone_events
+        .iter()
+        .any(|e| matches!(e, PhoneEvent::FellBack { .. })));
+    // It comes back: within one more interval the phone is home again, cm2 its standby.
+    lab.up[0] = true;
+    lab.advance(35);
+    assert_eq!(lab.phone.active(), Some(0));
+    assert!(lab.phone.is_in_service());
+    assert!(lab.phone_events.contains(&PhoneEvent::FellBack { from: 1 }));
+    lab.advance(3);
+    assert_eq!(lab.phone.standby(), Some(1));
+}
+
+#[test]
+fn a_lost_standby_is_reported_and_reopened() {
+    let mut lab = Lab::new(PhoneProfile::P7962, 2);
+    lab.phone.start(lab.now);
+    lab.pump();
+    assert_eq!(lab.phone.standby(), Some(1));
+    lab.kill(1);
+    assert!(lab
+        .phone_events
+        .contains(&PhoneEvent::StandbyLost { server: 1 }));
+    assert_eq!(lab.phone.standby(), None);
+    assert_eq!(lab.phone.active(), Some(0));
+    lab.up[1] = true;
+    lab.advance(3);
+    assert_eq!(lab.phone.standby(), Some(1));
+    let ups = lab
+        .phone_events
+        .iter()
+        .filter(|e| **e == PhoneEvent::StandbyUp { server: 1 })
+        .count();
+    assert_eq!(ups, 2);
+}
+
+#[test]
 fn missed_keepalives_trigger_failover() {
     let mut lab = Lab::new(PhoneProfile::P7960, 2);
     lab.phone.start(lab.now);

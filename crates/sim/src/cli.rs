@@ -11,6 +11,7 @@ use mac::Mac;
 
 use crate::model::{parse_protocol, Model, ModelRef};
 use crate::phone::{run_phone, BootOptions, Env, PhoneSpec, Timeouts};
+use crate::register::{set_sccp_failover, SccpFailover};
 use crate::report::write_csv;
 use crate::storm::{self, StormConfig};
 
@@ -63,12 +64,31 @@ pub struct CommonArgs {
     /// Leave the leased addresses on --ip-if at exit.
     #[arg(long)]
     pub keep_addresses: bool,
+    /// SCCP: registered to a backup CallManager, ask the primary to take the phone back
+    /// (RegisterTokenReq) after this many seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub fallback_secs: f64,
+    /// SCCP: unanswered keepalives before a CallManager is declared dead.
+    #[arg(long, default_value_t = 3)]
+    pub missed_keepalives: u32,
+    /// SCCP: no standby connection to the next CallManager (fail over by connecting anew).
+    #[arg(long)]
+    pub no_standby: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
 impl CommonArgs {
+    /// The SCCP failover settings these options ask for.
+    pub fn sccp_failover(&self) -> SccpFailover {
+        SccpFailover {
+            fallback_interval: Duration::from_secs_f64(self.fallback_secs.clamp(0.1, 86_400.0)),
+            missed_keepalives: self.missed_keepalives.max(1),
+            standby: !self.no_standby,
+        }
+    }
+
     pub fn boot_options(&self) -> BootOptions {
         let s = |x: f64| Duration::from_secs_f64(x.max(0.001));
         BootOptions {
@@ -224,6 +244,7 @@ pub fn read_phones_csv(
 pub async fn run_boot(args: BootArgs) -> i32 {
     let model = args.model.0;
     let protocol = args.protocol.unwrap_or_else(|| model.default_protocol());
+    set_sccp_failover(args.common.sccp_failover());
     let env = match Env::open(
         &args.common.raw_if,
         &args.common.ip_if,
@@ -307,6 +328,7 @@ pub async fn run_storm(args: StormArgs) -> i32 {
             })
             .collect(),
     };
+    set_sccp_failover(args.common.sccp_failover());
     let env = match Env::open(
         &args.common.raw_if,
         &args.common.ip_if,
@@ -455,6 +477,24 @@ mod tests {
         assert_eq!(b.mac.device_name(), "SEP001B54AABBCC");
         assert!(b.common.json);
         assert_eq!(b.common.raw_if, "phone0");
+        assert_eq!(b.common.sccp_failover(), SccpFailover::default());
+        let t = T::parse_from([
+            "x",
+            "boot",
+            "--mac",
+            "001b54aabbcc",
+            "--hold",
+            "30",
+            "--fallback-secs",
+            "4",
+            "--missed-keepalives",
+            "1",
+        ]);
+        let Cmd::Boot(b) = t.cmd else { panic!() };
+        let f = b.common.sccp_failover();
+        assert_eq!(f.fallback_interval, Duration::from_secs(4));
+        assert_eq!(f.missed_keepalives, 1);
+        assert!(f.standby);
         assert!(T::try_parse_from(["x", "boot", "--mac", "zz"]).is_err());
         assert!(
             T::try_parse_from(["x", "boot", "--mac", "001b54aabbcc", "--model", "9999"]).is_err()

@@ -18,6 +18,40 @@ use crate::model::{Family, Model};
 use crate::phone::resolve_v4;
 use crate::report::{CallManagerAttempt, RegistrationInfo};
 
+/// How emulated SCCP phones fail over and fall back, for the whole process (the command
+/// line sets it once; the phone's defaults otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SccpFailover {
+    /// Registered to a backup, ask the primary for a token after this long.
+    pub fallback_interval: Duration,
+    /// Keepalives left unanswered before a CallManager is declared dead.
+    pub missed_keepalives: u32,
+    /// Keep a standby connection to the next CallManager.
+    pub standby: bool,
+}
+
+impl Default for SccpFailover {
+    fn default() -> Self {
+        SccpFailover {
+            fallback_interval: Duration::from_secs(30),
+            missed_keepalives: 3,
+            standby: true,
+        }
+    }
+}
+
+static SCCP_FAILOVER: std::sync::OnceLock<SccpFailover> = std::sync::OnceLock::new();
+
+/// Sets the failover behaviour of every SCCP phone this process emulates; only the first
+/// call counts (returns false for later ones).
+pub fn set_sccp_failover(f: SccpFailover) -> bool {
+    SCCP_FAILOVER.set(f).is_ok()
+}
+
+fn sccp_failover() -> SccpFailover {
+    SCCP_FAILOVER.get().copied().unwrap_or_default()
+}
+
 /// What the drivers need to know about the phone.
 #[derive(Debug, Clone)]
 pub struct Ctx {
@@ -140,7 +174,8 @@ pub struct SccpReg {
     rx: mpsc::Receiver<ConnEv>,
     /// Connection failures since the last success: (server, reason).
     failures: Vec<(usize, String)>,
-    in_service_reported: bool,
+    /// The CallManager the last reported "in service" was on.
+    in_service_on: Option<usize>,
     /// While registering: return from `next_event` on a connection failure, so that "no
     /// CallManager answered" is reported as soon as the last one refused.
     break_on_failure: bool,
@@ -336,20 +371,30 @@ impl SccpReg {
 
     async fn hold(&mut self, stop: &mut watch::Receiver<bool>) -> HoldEnd {
         loop {
-            let Some(ev) = self.next_event(stop, None).await else {
+            let ev = self.next_event(stop, None).await;
+            // A CallManager that is down is retried (standby, fallback probe) every few
+            // seconds while holding: those refusals are expected, not kept.
+            self.failures.clear();
+            let Some(ev) = ev else {
                 return HoldEnd::Stopped;
             };
             let name = |i: usize| self.names.get(i).cloned().unwrap_or_default();
             match ev {
                 sccp::PhoneEvent::InService { server, lines } => {
-                    if !self.in_service_reported {
-                        self.in_service_reported = true;
+                    if self.in_service_on != Some(server) {
+                        self.in_service_on = Some(server);
                         return HoldEnd::Event(format!(
                             "in service on {}, lines {:?}",
                             name(server),
                             lines
                         ));
                     }
+                }
+                sccp::PhoneEvent::StandbyUp { server } => {
+                    return HoldEnd::Event(format!("standby connection to {}", name(server)));
+                }
+                sccp::PhoneEvent::StandbyLost { server } => {
+                    return HoldEnd::Event(format!("standby connection to {} lost", name(server)));
                 }
                 sccp::PhoneEvent::ResetReceived { server, kind } => {
                     return HoldEnd::Restart(format!("SCCP {kind:?} from {}", name(server)));
@@ -406,6 +451,10 @@ async fn sccp_register(
     let mut pc = sccp::PhoneConfig::new(ctx.mac.octets(), ctx.ip, sccp_profile(ctx.model), n);
     pc.register_timeout = ctx.timeout;
     pc.retry_delay = Duration::from_secs(10);
+    let fo = sccp_failover();
+    pc.fallback_interval = fo.fallback_interval;
+    pc.missed_keepalives = fo.missed_keepalives.max(1);
+    pc.standby = fo.standby;
     let (tx, rx) = mpsc::channel(64);
     let mut s = SccpReg {
         session: sccp::PhoneSession::new(pc),
@@ -419,7 +468,7 @@ async fn sccp_register(
         tx,
         rx,
         failures: Vec::new(),
-        in_service_reported: false,
+        in_service_on: None,
         break_on_failure: true,
     };
     let mut info = RegistrationInfo {

@@ -1,0 +1,391 @@
+//! SCCP failover between two phoneboot nodes of one CallManager group, in a lab.
+//!
+//! Node cm1 (the lab's server: CDP, DHCP, TFTP/HTTP, SCCP at 198.18.100.1) and node cm2 (its
+//! own namespace at 198.18.100.2, SCCP/SIP only, the same device database) are the CallManager
+//! group of the phone's device pool, cm1 first. An emulated 7965 boots through cm1, registers
+//! there and keeps a standby connection to cm2; cm1 is killed (SIGKILL: the kernel resets its
+//! connections, as when the host's process crashes) and the phone registers to cm2; cm1 comes
+//! back and the phone falls back to it through RegisterTokenReq. Every claim is checked on
+//! what the system shows: each node's registration table (RIS, `/api/registrations`), the
+//! phone's TCP connections (`ss` in the phones namespace) and the emulator's timeline.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use test_support::{Host, LabGuard};
+
+const MAC: &str = "00:1b:54:f0:00:01";
+const DEVICE: &str = "SEP001B54F00001";
+const CM1: &str = "198.18.100.1:2000";
+const CM2: &str = "198.18.100.2:2000";
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_phoneboot")
+}
+
+fn admin(lab: &LabGuard, args: &[&str]) -> Output {
+    let out = Command::new(bin())
+        .arg("--db")
+        .arg(lab.database_path())
+        .args(args)
+        .output()
+        .expect("phoneboot runs");
+    assert!(
+        out.status.success(),
+        "phoneboot {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A process killed (SIGKILL) when the test ends, also on panic.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One node's admin API, logged in as the lab's administrator.
+struct Api {
+    url: String,
+    password: String,
+    jar: PathBuf,
+    logged_in: bool,
+}
+
+impl Api {
+    fn new(url: String, password: &str, dir: &Path, name: &str) -> Api {
+        Api {
+            url,
+            password: password.to_string(),
+            jar: dir.join(format!("{name}.cookies")),
+            logged_in: false,
+        }
+    }
+
+    fn login(&mut self) -> bool {
+        let body = serde_json::json!({"username": "admin", "password": self.password});
+        let ok = Command::new("curl")
+            .args(["-sf", "-m", "5", "-c"])
+            .arg(&self.jar)
+            .args(["-H", "content-type: application/json", "-d"])
+            .arg(body.to_string())
+            .arg(format!("{}/api/login", self.url))
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        self.logged_in = ok;
+        ok
+    }
+
+    /// The node's RIS rows, or None when the node does not answer.
+    fn registrations(&mut self) -> Option<Vec<serde_json::Value>> {
+        if !self.logged_in && !self.login() {
+            return None;
+        }
+        let out = Command::new("curl")
+            .args(["-sf", "-m", "5", "-b"])
+            .arg(&self.jar)
+            .arg(format!("{}/api/registrations", self.url))
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            // A restarted node forgot our session.
+            self.logged_in = false;
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// This node's RIS row of the test phone, if it is registered here.
+    fn row(&mut self) -> Option<serde_json::Value> {
+        self.registrations()?
+            .into_iter()
+            .find(|r| r["device"] == DEVICE)
+    }
+}
+
+/// Stops the emulator (SIGINT: it unregisters and prints its report) and returns its stdout
+/// and stderr.
+fn finish(sim: &mut Killed) -> (String, String) {
+    // SAFETY: the emulator's pid (`ip netns exec` execs it), still ours to signal.
+    unsafe {
+        libc::kill(sim.0.id() as i32, libc::SIGINT);
+    }
+    let end = Instant::now() + Duration::from_secs(15);
+    while sim.0.try_wait().ok().flatten().is_none() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = sim.0.kill();
+    use std::io::Read;
+    let (mut out, mut err) = (String::new(), String::new());
+    if let Some(mut o) = sim.0.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    if let Some(mut e) = sim.0.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    (out, err)
+}
+
+/// Polls `f` every 100 ms until it returns Some or `limit` passes.
+fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Established TCP connections from the phones namespace to `to` (ADDRESS:PORT).
+fn connections_to(lab: &LabGuard, to: &str) -> usize {
+    let out = lab
+        .cmd(Host::Phones, "ss")
+        .args(["-Htn", "state", "established", "dst", to])
+        .output()
+        .expect("ss runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+}
+
+fn lab_password(lab: &LabGuard) -> String {
+    config::Config::load(&lab.config_path())
+        .expect("lab configuration")
+        .admin
+        .initial_password
+        .expect("the lab sets an administrator password")
+}
+
+#[test]
+fn sccp_phone_fails_over_to_the_second_node_and_falls_back() {
+    let t0 = Instant::now();
+    let lab = LabGuard::new().expect("lab up");
+    lab.serve(Path::new(bin()), Duration::from_secs(60))
+        .expect("cm1 (phoneboot serve) starts in the lab");
+    let node2 = lab.add_node(2).expect("second node's namespace");
+    lab.serve_node(Path::new(bin()), 2, Duration::from_secs(60))
+        .expect("cm2 starts in its namespace");
+    let password = lab_password(&lab);
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let mut cm1 = Api::new(
+        lab.admin_url().expect("admin url"),
+        &password,
+        scratch.path(),
+        "cm1",
+    );
+    let mut cm2 = Api::new(node2.admin_url.clone(), &password, scratch.path(), "cm2");
+
+    // The CallManager group cm1, cm2 (cm1 exists: the lab server seeded it as lab-cm1), a
+    // device pool using it, and a phone in that pool.
+    admin(&lab, &["node", "set", "lab-cm2", "198.18.100.2"]);
+    admin(&lab, &["group", "set", "CMG-FO", "lab-cm1", "lab-cm2"]);
+    admin(
+        &lab,
+        &[
+            "pool",
+            "add",
+            "FO",
+            "--group",
+            "CMG-FO",
+            "--monitor-secs",
+            "4",
+        ],
+    );
+    admin(&lab, &["line", "add", "4501", "--label", "Failover"]);
+    admin(
+        &lab,
+        &[
+            "phone",
+            "add",
+            MAC,
+            "--model",
+            "Cisco 7965",
+            "--protocol",
+            "SCCP",
+            "--line",
+            "4501",
+            "--pool",
+            "FO",
+        ],
+    );
+    // The phone's file lists cm1 then cm2 (the servers pick the change up within 2 s).
+    let cnf = String::from_utf8_lossy(
+        &admin(&lab, &["files", "show", &format!("{DEVICE}.cnf.xml")]).stdout,
+    )
+    .to_string();
+    let (p1, p2) = (
+        cnf.find("198.18.100.1").expect("cm1 listed"),
+        cnf.find("198.18.100.2").expect("cm2 listed"),
+    );
+    assert!(p1 < p2, "cm1 must come first in the group:\n{cnf}");
+    // Both nodes reload from the shared database.
+    std::thread::sleep(Duration::from_millis(2500));
+
+    // Boot and hold the registration; fall back 4 s after a failover.
+    let sim = lab
+        .cmd(Host::Phones, bin())
+        .args([
+            "sim",
+            "boot",
+            "--model",
+            "CP-7965",
+            "--protocol",
+            "sccp",
+            "--mac",
+            MAC,
+            "--hold",
+            "90",
+            "--fallback-secs",
+            "4",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sim runs");
+    let mut sim = Killed(sim);
+    let t_boot = Instant::now();
+    // On a failed check: the emulator's timeline and both servers' logs.
+    macro_rules! check {
+        ($e:expr, $($msg:tt)+) => {
+            match $e {
+                Some(v) => v,
+                None => {
+                    let (out, err) = finish(&mut sim);
+                    let log = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+                    panic!(
+                        "{}\n--- sim stdout\n{out}\n--- sim stderr\n{err}\n--- cm1 log\n{}\n--- cm2 log\n{}",
+                        format!($($msg)+),
+                        log(&lab.log_path()),
+                        log(&node2.log_path),
+                    );
+                }
+            }
+        };
+    }
+
+    // 1. Registered to cm1, with a standby connection to cm2 that is not a registration.
+    let row = check!(
+        wait_for(Duration::from_secs(30), || cm1.row()),
+        "phone never registered to cm1 (RIS of cm1)"
+    );
+    assert_eq!(row["node"], "lab-cm1", "{row}");
+    let booted = t_boot.elapsed();
+    check!(
+        wait_for(Duration::from_secs(5), || {
+            (connections_to(&lab, CM2) == 1).then_some(())
+        }),
+        "no standby TCP connection from the phone to cm2"
+    );
+    assert_eq!(connections_to(&lab, CM1), 1, "one active connection to cm1");
+    assert!(
+        cm2.registrations().expect("cm2 answers").is_empty(),
+        "the standby connection must not register the phone on cm2"
+    );
+
+    // 2. cm1 dies: the phone registers to cm2 on its standby connection.
+    let pid = lab.server_pid().expect("cm1 runs");
+    // SAFETY: a pid we started (the lab server), still alive.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+    let t_kill = Instant::now();
+    let row = check!(
+        wait_for(Duration::from_secs(10), || cm2.row()),
+        "the phone did not re-register to cm2 within 10 s of cm1's death"
+    );
+    let failover = t_kill.elapsed();
+    assert_eq!(row["node"], "lab-cm2", "{row}");
+    assert!(
+        failover < Duration::from_secs(3),
+        "failover took {failover:?}: the standby connection should make it immediate"
+    );
+
+    // 3. cm1 returns: within the fallback interval (+ the phone's 2 s standby retry) the
+    //    phone asks cm1 for a token, unregisters from cm2 and registers to cm1 again.
+    std::thread::sleep(Duration::from_millis(500));
+    lab.serve(Path::new(bin()), Duration::from_secs(60))
+        .expect("cm1 restarts");
+    let t_back = Instant::now();
+    let row = check!(
+        wait_for(Duration::from_secs(20), || cm1.row()),
+        "the phone did not fall back to cm1 within 20 s of its return"
+    );
+    let fallback = t_back.elapsed();
+    assert_eq!(row["node"], "lab-cm1", "{row}");
+    check!(
+        wait_for(Duration::from_secs(5), || {
+            cm2.registrations()
+                .is_some_and(|r| r.iter().all(|r| r["device"] != DEVICE))
+                .then_some(())
+        }),
+        "cm2 still lists the phone after the fallback (no Unregister?)"
+    );
+    // And cm2 is the standby again.
+    check!(
+        wait_for(Duration::from_secs(5), || {
+            (connections_to(&lab, CM2) == 1 && connections_to(&lab, CM1) == 1).then_some(())
+        }),
+        "after the fallback: one connection to each node"
+    );
+
+    // 4. The emulator's timeline tells the same story, in order.
+    let (text, err) = finish(&mut sim);
+    let report: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("sim JSON: {e}\n{text}\n{err}"));
+    assert_eq!(report["registered"], true, "{text}");
+    assert_eq!(
+        report["registration"]["registered_to"], CM1,
+        "first registration: {text}"
+    );
+    let later: Vec<String> = report["later"]
+        .as_array()
+        .expect("later events")
+        .iter()
+        .filter_map(|e| e["what"].as_str().map(str::to_string))
+        .collect();
+    let story = [
+        format!("standby connection to {CM2}"),
+        format!("lost CallManager {CM1}"),
+        format!("failover {CM1} -> {CM2}"),
+        format!("registered to {CM2}"),
+        format!("in service on {CM2}"),
+        format!("fell back from {CM2}"),
+        format!("registered to {CM1}"),
+    ];
+    let mut at = 0;
+    for want in &story {
+        match later[at..]
+            .iter()
+            .position(|w| w.starts_with(want.as_str()))
+        {
+            Some(i) => at += i + 1,
+            None => panic!("timeline lacks {want:?} (in order) in {later:#?}"),
+        }
+    }
+    // Home again: in service on cm1 with cm2 as standby (in either order).
+    for want in [
+        format!("in service on {CM1}"),
+        format!("standby connection to {CM2}"),
+    ] {
+        assert!(
+            later[at..].iter().any(|w| w.starts_with(want.as_str())),
+            "after the fallback the timeline lacks {want:?}: {later:#?}"
+        );
+    }
+    eprintln!(
+        "failover test: boot+register {booted:?}, failover {failover:?}, fallback after cm1's return {fallback:?}, total {:?}",
+        t0.elapsed()
+    );
+}
