@@ -126,16 +126,22 @@ function route() {
   const h = location.hash.replace(/^#\/?/, "") || "phones";
   const [page, arg] = h.split("/");
   document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("active", a.dataset.nav === page || (page === "phone" && a.dataset.nav === "phones")));
-  const main = $("#main");
+  // Each route renders into its own view: a render still in flight when the user navigates
+  // away writes into a detached view and starts no timers (`view.isConnected` is false).
+  const main = document.createElement("div");
+  main.className = "view";
   main.innerHTML = `<div class="empty">Loading…</div>`;
+  $("#main").replaceChildren(main);
   const pages = { phones: pagePhones, phone: pagePhone, live: pageLive, neighbours: pageNeighbours, leases: pageLeases, settings: pageSettings };
   (pages[page] || pagePhones)(main, arg ? decodeURIComponent(arg) : undefined).catch((err) => {
     main.innerHTML = `<div class="card err">${esc(err.error ? err.error.message : err)}</div>`;
   });
 }
 
-function live(fn, ms) {
-  // Poll, and refresh sooner when a journal event arrives.
+function live(view, fn, ms) {
+  // Poll, and refresh sooner when a journal event arrives; only while `view` is shown.
+  if (!view.isConnected) return;
+  stopTimers();
   S.timer = setInterval(fn, ms);
   try {
     S.es = new EventSource("/api/journal/stream");
@@ -169,6 +175,7 @@ async function pagePhones(main) {
   const load = async () => {
     const p = new URLSearchParams({ q: $("#f-q").value, status: $("#f-status").value, protocol: $("#f-protocol").value, model: $("#f-model").value });
     const rows = await api("GET", "/api/phones?" + p);
+    if (!main.isConnected) return;
     rows.forEach((r) => { if (!models.has(r.model)) { models.add(r.model); $("#f-model").insertAdjacentHTML("beforeend", `<option>${esc(r.model)}</option>`); } });
     const reg = rows.filter((r) => r.status === "registered").length;
     $("#phones-sum").textContent = `${rows.length} shown · ${reg} registered`;
@@ -192,7 +199,7 @@ async function pagePhones(main) {
     if (tr && e.target.tagName !== "A") location.hash = "#/phone/" + tr.dataset.device;
   });
   await load();
-  live(load, 2000);
+  live(main, load, 2000);
 }
 
 function openModal(html) {
@@ -312,6 +319,7 @@ async function pagePhone(main, name) {
       api("GET", "/api/neighbours"),
       api("GET", "/api/devices/" + encodeURIComponent(name) + "/files").catch(() => []),
     ]);
+    if (!main.isConnected) return;
     const mac = (dev.mac || "").toLowerCase();
     const reg = regs.filter((r) => r.device.toUpperCase() === dev.name.toUpperCase());
     const lease = leases.find((l) => l.mac.toLowerCase() === mac);
@@ -345,7 +353,7 @@ async function pagePhone(main, name) {
     }
   };
   await render();
-  live(() => { if ($("#modal").classList.contains("hidden")) render().catch(() => {}); }, 3000);
+  live(main, () => { if ($("#modal").classList.contains("hidden")) render().catch(() => {}); }, 3000);
 }
 
 function timelineHtml(t) {
@@ -368,6 +376,7 @@ async function pageLive(main) {
     <div class="grid"><div class="card"><h2>Booting now</h2><div id="booting"></div></div><div class="card"><h2>Event feed</h2><div class="feed" id="feed"></div></div></div>`;
   const load = async () => {
     const l = await api("GET", "/api/live");
+    if (!main.isConnected) return;
     const order = ["power", "discovery", "dhcp", "files", "registration", "registered"];
     const label = { ...STEP_NAMES, registration: "Registering", registered: "Registered" };
     $("#tiles").innerHTML = order.map((k) => `<div class="tile ${k}" data-step="${k}"><div class="n">${l.counts[k] || 0}</div><div class="l">${esc(label[k])}</div></div>`).join("");
@@ -382,7 +391,10 @@ async function pageLive(main) {
     while (feed.children.length > 200) feed.lastChild.remove();
   };
   await load();
-  (await api("GET", "/api/journal/recent")).forEach(show);
+  const recent = await api("GET", "/api/journal/recent");
+  if (!main.isConnected) return;
+  recent.forEach(show);
+  stopTimers();
   S.timer = setInterval(load, 3000);
   S.es = new EventSource("/api/journal/stream");
   S.es.addEventListener("boot", (m) => { show(JSON.parse(m.data)); load().catch(() => {}); });
@@ -400,6 +412,8 @@ async function pageNeighbours(main) {
       </tbody></table></div>`;
   };
   await load();
+  if (!main.isConnected) return;
+  stopTimers();
   S.timer = setInterval(load, 5000);
 }
 
@@ -413,6 +427,8 @@ async function pageLeases(main) {
       </tbody></table></div>`;
   };
   await load();
+  if (!main.isConnected) return;
+  stopTimers();
   S.timer = setInterval(load, 5000);
 }
 
