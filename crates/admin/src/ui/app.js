@@ -10,6 +10,8 @@ function secs(t) {
   // SystemTime serializes as {secs_since_epoch, nanos_since_epoch}.
   if (!t) return null;
   if (typeof t === "object" && "secs_since_epoch" in t) return t.secs_since_epoch * 1000;
+  // Journal events carry milliseconds since the epoch.
+  if (typeof t === "number") return t;
   return Date.parse(t);
 }
 function when(t) {
@@ -332,12 +334,12 @@ async function pagePhone(main, name) {
         ${isAdmin() ? `<button id="action-apply-config">Apply config</button><button id="action-restart">Restart</button><button id="action-reset" class="primary">Reset</button><button id="edit-phone">Edit</button><button id="delete-phone" class="danger">Delete</button>` : ""}</div>
       <div class="grid">
         <div class="card"><h2>Registration</h2>${reg.length ? reg.map((r) => `<dl class="kv"><dt>Protocol</dt><dd>${esc(r.protocol.toUpperCase())}${r.line ? " · line " + esc(r.line) : ""}</dd><dt>From</dt><dd class="mono">${esc(r.from)}</dd><dt>Node</dt><dd>${esc(r.node)}</dd><dt>Since</dt><dd>${esc(when(r.since))} (${esc(ago(r.since))})</dd><dt>Last heard</dt><dd>${esc(ago(r.last_seen))}</dd><dt>Detail</dt><dd>${esc(r.detail)}</dd></dl>`).join("<hr>") : `<div class="muted">Not registered.</div>`}</div>
-        <div class="card"><h2>DHCP lease</h2>${lease ? `<dl class="kv"><dt>Address</dt><dd class="mono">${esc(lease.ip)}</dd><dt>Pool</dt><dd>${esc(lease.pool)}</dd><dt>Expires</dt><dd>${esc(when(lease.expires))}</dd><dt>Vendor class</dt><dd>${esc(lease.vendor_class || "—")}</dd></dl>` : `<div class="muted">No lease.</div>`}</div>
-        <div class="card"><h2>Switch port (CDP/LLDP)</h2>${nb ? `<dl class="kv"><dt>Port</dt><dd class="mono">${esc(nb.port)}</dd><dt>Heard by</dt><dd>${esc(nb.protocol.toUpperCase())}</dd><dt>Platform</dt><dd>${esc(nb.platform || "—")}</dd><dt>Voice VLAN</dt><dd>${esc(nb.voice_vlan ?? "—")}</dd><dt>Power</dt><dd>${nb.power_mw ? esc(nb.power_mw) + " mW" : "—"}</dd><dt>Last seen</dt><dd>${esc(ago(nb.last_seen))}</dd></dl>` : `<div class="muted">Not heard on any switch port.</div>`}</div>
+        <div class="card" id="lease-card"><h2>DHCP lease</h2>${lease ? `<dl class="kv"><dt>Address</dt><dd class="mono">${esc(lease.ip)}</dd><dt>Pool</dt><dd>${esc(lease.pool)}</dd><dt>Expires</dt><dd>${esc(when(lease.expires))}</dd><dt>Vendor class</dt><dd>${esc(lease.vendor_class || "—")}</dd></dl>` : `<div class="muted">No lease.</div>`}</div>
+        <div class="card" id="neighbour-card"><h2>Switch port (CDP/LLDP)</h2>${nb ? `<dl class="kv"><dt>Port</dt><dd class="mono">${esc(nb.port)}</dd><dt>Heard by</dt><dd>${esc(nb.protocol.toUpperCase())}</dd><dt>Platform</dt><dd>${esc(nb.platform || "—")}</dd><dt>Voice VLAN</dt><dd>${esc(nb.voice_vlan ?? "—")}</dd><dt>Power</dt><dd>${nb.power_mw ? esc(nb.power_mw) + " mW" : "—"}</dd><dt>Last seen</dt><dd>${esc(ago(nb.last_seen))}</dd></dl>` : `<div class="muted">Not heard on any switch port.</div>`}</div>
         <div class="card"><h2>Lines</h2>${dev.lines.length ? `<table><thead><tr><th>#</th><th>DN</th><th>Label</th><th>Display</th></tr></thead><tbody>${dev.lines.map((l) => `<tr><td>${l.index}</td><td class="mono">${esc(l.dn)}</td><td>${esc(l.label)}</td><td>${esc(l.display_name)}</td></tr>`).join("")}</tbody></table>` : `<div class="muted">No lines.</div>`}</div>
       </div>
       <div class="card" style="margin-bottom:16px"><h2>Last boot</h2>${t ? timelineHtml(t) : `<div class="muted">No journal.</div>`}</div>
-      <div class="card"><h2>Generated files</h2>${files.length ? files.map((f) => `<div class="mono" style="margin:6px 0"><b>${esc(f.name)}</b> <span class="muted">${esc(f.content_type)}, ${f.content.length} bytes</span></div><pre class="file">${esc(f.content)}</pre>`).join("") : `<div class="muted">No files for this device.</div>`}</div>`;
+      <div class="card" id="files-card"><h2>Generated files</h2>${files.length ? files.map((f) => `<div class="mono" style="margin:6px 0"><b>${esc(f.name)}</b> <span class="muted">${esc(f.content_type)}, ${f.content.length} bytes</span></div><pre class="file">${esc(f.content)}</pre>`).join("") : `<div class="muted">No files for this device.</div>`}</div>`;
     if (isAdmin()) {
       for (const [id, act, label] of [["#action-reset", "reset", "Reset"], ["#action-restart", "restart", "Restart"], ["#action-apply-config", "apply-config", "Apply config"]]) {
         $(id).addEventListener("click", async () => {
