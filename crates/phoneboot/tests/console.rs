@@ -145,6 +145,96 @@ fn cli_login_token_and_api_settings_surviving_a_restart() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
 
+    // The REST API over the real backend: CSV import is all rows or none, the error names
+    // the row and field; export, leases, registrations, neighbours, files, OpenAPI, metrics.
+    let csv = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "text/csv"),
+    ];
+    let r = http(
+        addr,
+        "POST",
+        "/api/import",
+        &csv,
+        b"MAC ADDRESS,DEVICE TYPE,DEVICE PROTOCOL,DIRECTORY NUMBER 1\n001B54E3E001,Cisco 8845,SIP,4901\nzz,Cisco 8845,SIP,4902\n",
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.json()["error"]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("mac"),
+        "{}",
+        r.text()
+    );
+    let r = http(addr, "GET", "/api/devices/SEP001B54E3E001", &auth, b"");
+    assert_eq!(
+        r.status,
+        404,
+        "a failed import changes nothing: {}",
+        r.text()
+    );
+    let r = http(
+        addr,
+        "POST",
+        "/api/import",
+        &csv,
+        b"MAC ADDRESS,DEVICE TYPE,DEVICE PROTOCOL,DIRECTORY NUMBER 1\n001B54E3E001,Cisco 8845,SIP,4901\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = http(addr, "GET", "/api/export", &auth, b"");
+    assert!(
+        r.text().contains("001B54E3E001,,Cisco 8845,SIP"),
+        "{}",
+        r.text()
+    );
+    let r = http(
+        addr,
+        "GET",
+        "/api/devices/SEP001B54E3E001/files",
+        &auth,
+        b"",
+    );
+    assert!(r.text().contains("SEP001B54E3E001.cnf.xml"), "{}", r.text());
+    for path in [
+        "/api/leases",
+        "/api/registrations",
+        "/api/neighbours",
+        "/api/dhcp-pools",
+        "/api/journal",
+        "/api/openapi.json",
+    ] {
+        let r = http(addr, "GET", path, &auth, b"");
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+    let r = http(
+        addr,
+        "POST",
+        "/api/devices",
+        &auth,
+        br#"{"mac": "001B54E3E002", "model": "CP-8845", "device_pool": "Default", "lines": [{"dn": "49x1"}]}"#,
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    // Named as the API (and the UI form) names it.
+    assert_eq!(r.json()["error"]["field"], "lines[0].dn", "{}", r.text());
+    let big = vec![b'x'; 3 << 20];
+    let r = http(addr, "POST", "/api/devices", &auth, &big);
+    assert_eq!(r.status, 413, "oversized body: {}", r.text());
+    let r = http(addr, "GET", "/metrics", &auth, b"");
+    for name in [
+        "phoneboot_registered_phones",
+        "phoneboot_dhcp_leases",
+        "phoneboot_provisioned_devices",
+        "phoneboot_uptime_seconds",
+        "phoneboot_neighbours",
+    ] {
+        assert!(
+            r.text().contains(name),
+            "metrics lack {name}:\n{}",
+            r.text()
+        );
+    }
+
     // A real restart with the same configuration file: the API's setting stays.
     lab.stop_server().unwrap();
     lab.serve(std::path::Path::new(bin()), Duration::from_secs(60))

@@ -290,8 +290,8 @@ function showFieldErrors(err) {
 
 function importForm() {
   openModal(`<h1>Import phones from CSV</h1>
-    <p class="muted">Header: name,mac,model,protocol,device_pool,description,line1_dn,line1_label,line2_dn,line2_label. Every row is checked before anything changes.</p>
-    <textarea id="csv-text" rows="10" style="width:100%" placeholder="mac,model,device_pool,line1_dn&#10;001B54AABBCC,CP-7841,Default,1001"></textarea>
+    <p class="muted">CUCM BAT columns: MAC ADDRESS, DEVICE TYPE (required), DESCRIPTION, DEVICE PROTOCOL, DEVICE POOL, then DIRECTORY NUMBER 1, DISPLAY 1, LINE TEXT LABEL 1, … (what “Export CSV” writes). Every row is checked before anything changes.</p>
+    <textarea id="csv-text" rows="10" style="width:100%" placeholder="MAC ADDRESS,DEVICE TYPE,DEVICE PROTOCOL,DEVICE POOL,DIRECTORY NUMBER 1,LINE TEXT LABEL 1&#10;001B54AABBCC,Cisco 7841,SIP,Default,1001,Lobby"></textarea>
     <div class="err" id="form-error"></div>
     <div class="actions"><button id="csv-cancel">Cancel</button><button class="primary" id="csv-go">Import</button></div>`);
   $("#csv-cancel").addEventListener("click", closeModal);
