@@ -300,6 +300,7 @@ pub(crate) fn routes(app: Arc<App>) -> Router {
     let limit = app.options.body_limit;
     let api = Router::new()
         .route("/api/login", post(login))
+        .route("/api/login/token", post(login_token))
         .route("/api/logout", post(logout))
         .route("/api/me", get(me))
         .route("/api/me/password", post(change_password))
@@ -426,6 +427,68 @@ async fn login(
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(res)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenLoginReq {
+    username: String,
+    password: String,
+    /// What the token is for (shown in the token list), e.g. the CLI's host.
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// Exchanges a user name and password for an API token with the user's role (what
+/// `phoneboot login` stores): no session, no cookie. Same lockout as the login form.
+async fn login_token(
+    State(app): State<Arc<App>>,
+    ApiJson(req): ApiJson<TokenLoginReq>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    if req.username.len() > 64 || req.password.len() > 256 {
+        return Err(ApiError::field("username", "too long"));
+    }
+    let label = req.label.unwrap_or_default();
+    if label.chars().count() > 40 {
+        return Err(ApiError::field("label", "at most 40 characters"));
+    }
+    let auth = app.auth.clone();
+    let user = req.username.clone();
+    let session = tokio::task::spawn_blocking(move || auth.login(&user, &req.password))
+        .await
+        .ok()
+        .flatten();
+    let Some(s) = session else {
+        app.metrics.login_failed();
+        return Err(ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "bad_credentials",
+            message: "wrong user name or password".into(),
+            fields: vec![FieldError::new("password", "wrong user name or password")],
+        });
+    };
+    // Only the check was wanted: the session is not handed out.
+    app.auth.logout(&s.id);
+    if s.principal.must_change_password {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "password_change_required",
+            "change the one-time password first (web UI or POST /api/me/password)",
+        ));
+    }
+    let name = if label.is_empty() {
+        format!("{} (login)", s.principal.user)
+    } else {
+        format!("{} ({label})", s.principal.user)
+    };
+    let secret = app.auth.create_token(&name, s.principal.role)?;
+    tracing::info!(user = %s.principal.user, token = %name, "API token issued at login");
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"token": secret, "name": name, "user": s.principal.user, "role": s.principal.role}),
+        ),
+    ))
 }
 
 async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, _u: AnyUser) -> Response {

@@ -24,6 +24,15 @@ pub(crate) const OPERATIONS: &[Operation] = &[
         Some("Login"),
         Some("LoginResult"),
     ),
+    (
+        "post",
+        "/api/login/token",
+        "Exchange a user name and password for an API token with the user's role (phoneboot login)",
+        "auth",
+        false,
+        Some("TokenLogin"),
+        Some("IssuedToken"),
+    ),
     ("post", "/api/logout", "Log out", "auth", false, None, None),
     ("get", "/api/me", "Who am I", "auth", false, None, None),
     (
@@ -387,6 +396,8 @@ fn schemas() -> Value {
             "field": {"type": ["string", "null"], "description": "the first field at fault"},
             "fields": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}}},
         "Login": {"type": "object", "required": ["username", "password"], "properties": {"username": {"type": "string"}, "password": {"type": "string"}}},
+        "TokenLogin": {"type": "object", "required": ["username", "password"], "properties": {"username": {"type": "string"}, "password": {"type": "string"}, "label": {"type": "string", "maxLength": 40}}},
+        "IssuedToken": {"type": "object", "properties": {"token": {"type": "string", "description": "shown once; send as Authorization: Bearer"}, "name": {"type": "string"}, "user": {"type": "string"}, "role": {"enum": ["admin", "read_only"]}}},
         "LoginResult": {"type": "object", "properties": {"user": {"type": "string"}, "role": {"enum": ["admin", "read_only"]}, "must_change_password": {"type": "boolean"}, "csrf_token": {"type": "string"}}},
         "PasswordChange": {"type": "object", "required": ["current_password", "new_password"], "properties": {"current_password": {"type": "string"}, "new_password": {"type": "string", "minLength": 10}}},
         "NewUser": {"type": "object", "required": ["username", "password", "role"], "properties": {"username": {"type": "string"}, "password": {"type": "string"}, "role": {"enum": ["admin", "read_only"]}}},
@@ -422,12 +433,12 @@ pub fn document() -> Value {
                     resp.map(|r| json!({"$ref": format!("#/components/schemas/{r}")})).unwrap_or(json!({}))}}},
                 "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             },
-            "x-requires-role": if *admin { "admin" } else if *path == "/api/login" { "none" } else { "read_only" },
+            "x-requires-role": if *admin { "admin" } else if *path == "/api/login" || *path == "/api/login/token" { "none" } else { "read_only" },
         });
         if let Some(r) = req {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{r}")}}}});
         }
-        if *path == "/api/login" {
+        if *path == "/api/login" || *path == "/api/login/token" {
             op["security"] = json!([]);
         }
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));

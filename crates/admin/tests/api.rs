@@ -360,3 +360,64 @@ fn journal_diagnosis_sse_and_metrics() {
     let live = http(a, "GET", "/api/live", &ch, b"").json();
     assert_eq!(live["counts"]["registered"], 1, "{live}");
 }
+
+#[test]
+fn login_token_for_the_cli_has_the_users_role() {
+    let h = Harness::start(AdminOptions::default());
+    let a = h.addr;
+    let post = |body: serde_json::Value| {
+        http(
+            a,
+            "POST",
+            "/api/login/token",
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+    };
+    // A wrong password names the field and issues nothing.
+    let r = post(json!({"username": "admin", "password": "nope-nope-nope"}));
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.json()["error"]["fields"][0]["field"], "password");
+    // An unknown field is refused by name.
+    let r = post(json!({"username": "admin", "password": PASSWORD, "colour": "red"}));
+    assert!(r.status == 400 || r.status == 422, "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "colour", "{}", r.text());
+    // The admin gets an admin token, which writes without CSRF (no cookie involved).
+    let r = post(json!({"username": "admin", "password": PASSWORD, "label": "cli@host"}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(r.header("set-cookie").is_none(), "no session is handed out");
+    let v = r.json();
+    assert_eq!(v["role"], "admin");
+    assert_eq!(v["name"], "admin (cli@host)");
+    let bearer = format!("Bearer {}", v["token"].as_str().unwrap());
+    let auth = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let r = http(
+        a,
+        "POST",
+        "/api/devices",
+        &auth,
+        phone().to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = http(a, "GET", "/api/tokens", &auth, b"");
+    assert!(r.text().contains("admin (cli@host)"), "{}", r.text());
+    // A read-only user's token reads but cannot write.
+    h.app
+        .auth
+        .create_user("viewer", "viewer-password", Role::ReadOnly)
+        .unwrap();
+    let r = post(json!({"username": "viewer", "password": "viewer-password"}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["role"], "read_only");
+    let bearer = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    let auth = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    assert_eq!(http(a, "GET", "/api/devices", &auth, b"").status, 200);
+    let r = http(a, "DELETE", "/api/devices/SEP001B54AABBCC", &auth, b"");
+    assert_eq!(r.status, 403, "{}", r.text());
+}

@@ -7,237 +7,19 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::net::Ipv4Addr;
+use std::time::{Duration, SystemTime};
 
 use admin::{AdminOptions, Lease, Neighbour, NeighbourProtocol};
 use common::{http, Harness, PASSWORD};
 use journal::{Event, EventKind, EventSink, Protocol, ResetKind, Transport, VlanVia};
-use serde_json::{json, Value};
-
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// chromedriver and its browser, killed on drop (also on panic).
-struct Driver {
-    child: Child,
-    addr: SocketAddr,
-    session: String,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = http(
-                self.addr,
-                "DELETE",
-                &format!("/session/{}", self.session),
-                &[],
-                b"",
-            );
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Browser processes left behind (after a panic) are ours: they carry our unique profile.
-        let marker = self._profile.path().display().to_string();
-        if let Ok(dir) = std::fs::read_dir("/proc") {
-            for e in dir.flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                    continue;
-                };
-                let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-                if String::from_utf8_lossy(&cmd).contains(&marker) {
-                    let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-                }
-            }
-        }
-    }
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let profile = tempfile::tempdir().unwrap();
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1440,900",
-                format!("--user-data-dir={}", profile.path().display())]}}}});
-        let mut d = Driver {
-            child,
-            addr,
-            session: String::new(),
-            _profile: profile,
-        };
-        let r = d.cmd("POST", "/session", caps);
-        d.session = r["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {r}"))
-            .to_string();
-        d
-    }
-
-    fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
-        let body = if body.is_null() {
-            Vec::new()
-        } else {
-            body.to_string().into_bytes()
-        };
-        let r = http(
-            self.addr,
-            method,
-            path,
-            &[("Content-Type", "application/json")],
-            &body,
-        );
-        let v = r.json();
-        if r.status != 200 {
-            panic!("webdriver {method} {path}: {} {}", r.status, r.text());
-        }
-        v["value"].clone()
-    }
-
-    fn s(&self, rest: &str) -> String {
-        format!("/session/{}{rest}", self.session)
-    }
-
-    fn go(&self, url: &str) {
-        self.cmd("POST", &self.s("/url"), json!({"url": url}));
-    }
-
-    fn find(&self, css: &str) -> Option<String> {
-        let body = json!({"using": "css selector", "value": css}).to_string();
-        let r = http(
-            self.addr,
-            "POST",
-            &self.s("/element"),
-            &[("Content-Type", "application/json")],
-            body.as_bytes(),
-        );
-        (r.status == 200).then(|| {
-            r.json()["value"][ELEMENT]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-    }
-
-    /// Waits (bounded) for an element.
-    fn wait(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(e) = self.find(css) {
-                return e;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {css}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn text(&self, css: &str) -> String {
-        let e = self.wait(css);
-        self.cmd("GET", &self.s(&format!("/element/{e}/text")), Value::Null)
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    /// Waits (bounded) until the element's text contains `want`.
-    fn wait_text(&self, css: &str, want: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let t = self.find(css).map(|_| self.text(css)).unwrap_or_default();
-            if t.contains(want) {
-                return t;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {want:?} in {css}, last {t:?}"
-            );
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    }
-
-    fn click(&self, css: &str) {
-        let e = self.wait(css);
-        self.cmd("POST", &self.s(&format!("/element/{e}/click")), json!({}));
-    }
-
-    fn typ(&self, css: &str, text: &str) {
-        let e = self.wait(css);
-        self.cmd("POST", &self.s(&format!("/element/{e}/clear")), json!({}));
-        self.cmd(
-            "POST",
-            &self.s(&format!("/element/{e}/value")),
-            json!({"text": text}),
-        );
-    }
-
-    fn screenshot(&self, name: &str) {
-        let b64 = self.cmd("GET", &self.s("/screenshot"), Value::Null);
-        let png = base64_decode(b64.as_str().unwrap_or_default());
-        assert!(png.starts_with(b"\x89PNG"), "screenshot is a PNG");
-        let dir = screenshot_dir();
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-    }
-}
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("screenshots")
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for v in s.bytes().filter_map(val) {
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
-}
+use test_support::webdriver::{browser_missing, screenshot_dir, Driver};
 
 #[test]
 fn add_a_phone_see_it_register_and_reset_it() {
-    if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
-        panic!("this test needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver");
+    if let Some(why) = browser_missing() {
+        eprintln!("skipped: this test needs Debian's chromium and chromium-driver ({why})");
+        return;
     }
     let h = Harness::start(AdminOptions::default());
     let base = format!("http://{}", h.addr);
@@ -261,7 +43,8 @@ fn add_a_phone_see_it_register_and_reset_it() {
         last_seen: SystemTime::now(),
     });
 
-    let d = Driver::start();
+    let d = Driver::start(&screenshot_dir(""));
+    eprintln!("screenshots: {}", d.shots().display());
     d.go(&base);
     d.wait("#login-user");
     d.screenshot("login");

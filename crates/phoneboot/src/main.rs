@@ -30,6 +30,11 @@ enum Command {
     /// Build, inspect and remove a lab network of namespaces and a VLAN-aware switch.
     #[command(subcommand)]
     Lab(cmd::lab::Command),
+    /// Get an API token from a running server and store it for the other commands
+    /// (`$XDG_CONFIG_HOME/phoneboot/tokens.json`, mode 0600).
+    Login(cmd::login::LoginArgs),
+    /// Forget the stored API token of the target server.
+    Logout,
     #[command(flatten)]
     Admin(Box<provision::cli::AdminCommand>),
     /// Send a Reset to a registered phone (it reboots and fetches everything again).
@@ -106,6 +111,8 @@ fn main() -> ExitCode {
         Command::Config(c) => cmd::config::run(c),
         Command::Sim(c) => run_sim(c),
         Command::Lab(c) => cmd::lab::run(c),
+        Command::Login(a) => cmd::login::login(&cli.target, a),
+        Command::Logout => cmd::login::logout(&cli.target),
         Command::Admin(c) => cmd::admin::run(&cli.target, *c),
         Command::Reset { device } => cmd::admin::reset(&cli.target, &device, "reset"),
         Command::Restart { device } => cmd::admin::reset(&cli.target, &device, "restart"),

@@ -236,6 +236,10 @@ fn field_name(f: &str) -> String {
         "MAC ADDRESS" | "mac" => "mac".into(),
         "device type" | "DEVICE TYPE" | "model" => "model".into(),
         "load" | "load override" | "load_override" => "load".into(),
+        // A line's fields, under the API's names (the UI shows the message next to them).
+        "directory number" => "dn".into(),
+        "SIP auth user" => "sip_user".into(),
+        "SIP auth password" => "sip_password".into(),
         other => other.replace(' ', "_"),
     }
 }

@@ -233,42 +233,25 @@ async fn reset(
     }
 }
 
-/// The unauthenticated part of the admin listener: health, recent events, IOS-style views,
-/// CDP debugging and the reset action the CLI and the lab use. These answer only clients on
-/// the same host (loopback), like a switch's console: the CLI has no login. Everything else
+/// The console part of the admin listener: health, recent events, IOS-style views, CDP
+/// debugging and the reset action the CLI and the lab use. Without a token these answer only
+/// clients on the same host (loopback), like a switch's console; with a valid API token
+/// (`phoneboot login`) from anywhere — see [`actions::console_guard`]. Everything else
 /// (REST API, UI, metrics, SSE) is [`admin::App`]'s router, behind login.
-pub fn admin_router(shared: Arc<Shared>) -> Router {
+pub fn admin_router(shared: Arc<Shared>, auth: Option<Arc<admin::AuthStore>>) -> Router {
     let local = Router::new()
         .route("/api/events", get(events))
         .route("/api/show/{what}", get(show))
         .route("/api/devices/{name}/reset", axum::routing::post(reset))
         .route("/api/debug/cdp/{category}", axum::routing::post(debug_cdp))
-        .layer(axum::middleware::from_fn(local_only));
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            actions::console_guard,
+        ));
     Router::new()
         .route("/healthz", get(health))
         .merge(local)
         .with_state(shared)
-}
-
-/// Refuses the console routes to anyone not on this host. Without connection information
-/// (a router served without it) the request is refused too.
-async fn local_only(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0);
-    match peer {
-        Some(addr) if addr.ip().is_loopback() => next.run(req).await,
-        _ => (
-            axum::http::StatusCode::FORBIDDEN,
-            Json(serde_json::json!({"error": {"code": "forbidden", "message": "this route answers local clients only; use the authenticated API"}})),
-        )
-            .into_response(),
-    }
 }
 
 /// Runs the node until `shutdown` turns true.
@@ -356,7 +339,9 @@ pub async fn run(
             realm: config.sip.realm.clone(),
             min_expires: config.sip.min_expires,
             max_expires: config.sip.max_expires,
-            auto_register: config.autoregistration.enabled,
+            // The database's setting decides (the store refuses when it is off), so a change
+            // made through the API or CLI applies without a restart.
+            auto_register: true,
             ..sip::RegistrarConfig::default()
         };
         reg.default_expires = reg.default_expires.clamp(reg.min_expires, reg.max_expires);
@@ -449,7 +434,7 @@ pub async fn run(
         shared.ris.clone(),
         shared.events.clone(),
         bootlog,
-        auth,
+        auth.clone(),
         admin::AdminOptions {
             node: shared.config.node.name.clone(),
             ..admin::AdminOptions::default()
@@ -464,7 +449,7 @@ pub async fn run(
         services = ?shared.services.names(),
         "phoneboot serving"
     );
-    let router = admin_router(shared.clone()).merge(app.router());
+    let router = admin_router(shared.clone(), Some(auth)).merge(app.router());
     let mut stop = shutdown.clone();
     let admin_task = tokio::spawn(async move {
         axum::serve(
@@ -515,39 +500,4 @@ fn sibling(db: &Path, what: &str) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "phoneboot".into());
     db.with_file_name(format!("{stem}.{what}.db"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use axum::extract::ConnectInfo;
-    use axum::http::{Request, StatusCode};
-    use tower::ServiceExt;
-
-    fn console() -> Router {
-        Router::new()
-            .route("/x", axum::routing::post(|| async { "done" }))
-            .layer(axum::middleware::from_fn(local_only))
-    }
-
-    async fn status_from(peer: Option<&str>) -> StatusCode {
-        let mut req = Request::post("/x").body(Body::empty()).unwrap();
-        if let Some(p) = peer {
-            req.extensions_mut()
-                .insert(ConnectInfo(p.parse::<std::net::SocketAddr>().unwrap()));
-        }
-        console().oneshot(req).await.unwrap().status()
-    }
-
-    #[tokio::test]
-    async fn console_routes_answer_local_clients_only() {
-        assert_eq!(status_from(Some("127.0.0.1:5000")).await, StatusCode::OK);
-        assert_eq!(status_from(Some("[::1]:5000")).await, StatusCode::OK);
-        assert_eq!(
-            status_from(Some("198.18.100.77:5000")).await,
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(status_from(None).await, StatusCode::FORBIDDEN);
-    }
 }

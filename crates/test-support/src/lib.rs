@@ -11,11 +11,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use lab::{Host, Lab, LabError};
 
+pub mod webdriver;
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A lab that exists for as long as this guard does.
 pub struct LabGuard {
     lab: Lab,
+    admin_password: Option<String>,
     // Holds the state directory; removed after the lab is down.
     _root: tempfile::TempDir,
 }
@@ -38,8 +41,17 @@ impl LabGuard {
         // 12 characters at most: "t" + 5 digits of pid + "-" + counter.
         let name = format!("t{:05}-{}", std::process::id() % 100_000, n % 1000);
         let lab = Lab::new(&name, root.path())?;
-        lab.up(voice_vlan)?;
-        Ok(LabGuard { lab, _root: root })
+        let admin_password = lab.up(voice_vlan)?;
+        Ok(LabGuard {
+            lab,
+            admin_password,
+            _root: root,
+        })
+    }
+
+    /// The password of the lab server's `admin` user (from the lab's configuration).
+    pub fn admin_password(&self) -> Option<&str> {
+        self.admin_password.as_deref()
     }
 
     /// A `Command` running `program` inside `host`'s namespace.

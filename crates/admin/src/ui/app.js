@@ -10,6 +10,8 @@ function secs(t) {
   // SystemTime serializes as {secs_since_epoch, nanos_since_epoch}.
   if (!t) return null;
   if (typeof t === "object" && "secs_since_epoch" in t) return t.secs_since_epoch * 1000;
+  // Journal events carry milliseconds since the epoch.
+  if (typeof t === "number") return t;
   return Date.parse(t);
 }
 function when(t) {
@@ -126,16 +128,22 @@ function route() {
   const h = location.hash.replace(/^#\/?/, "") || "phones";
   const [page, arg] = h.split("/");
   document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("active", a.dataset.nav === page || (page === "phone" && a.dataset.nav === "phones")));
-  const main = $("#main");
+  // Each route renders into its own view: a render still in flight when the user navigates
+  // away writes into a detached view and starts no timers (`view.isConnected` is false).
+  const main = document.createElement("div");
+  main.className = "view";
   main.innerHTML = `<div class="empty">Loading…</div>`;
+  $("#main").replaceChildren(main);
   const pages = { phones: pagePhones, phone: pagePhone, live: pageLive, neighbours: pageNeighbours, leases: pageLeases, settings: pageSettings };
   (pages[page] || pagePhones)(main, arg ? decodeURIComponent(arg) : undefined).catch((err) => {
     main.innerHTML = `<div class="card err">${esc(err.error ? err.error.message : err)}</div>`;
   });
 }
 
-function live(fn, ms) {
-  // Poll, and refresh sooner when a journal event arrives.
+function live(view, fn, ms) {
+  // Poll, and refresh sooner when a journal event arrives; only while `view` is shown.
+  if (!view.isConnected) return;
+  stopTimers();
   S.timer = setInterval(fn, ms);
   try {
     S.es = new EventSource("/api/journal/stream");
@@ -169,6 +177,7 @@ async function pagePhones(main) {
   const load = async () => {
     const p = new URLSearchParams({ q: $("#f-q").value, status: $("#f-status").value, protocol: $("#f-protocol").value, model: $("#f-model").value });
     const rows = await api("GET", "/api/phones?" + p);
+    if (!main.isConnected) return;
     rows.forEach((r) => { if (!models.has(r.model)) { models.add(r.model); $("#f-model").insertAdjacentHTML("beforeend", `<option>${esc(r.model)}</option>`); } });
     const reg = rows.filter((r) => r.status === "registered").length;
     $("#phones-sum").textContent = `${rows.length} shown · ${reg} registered`;
@@ -192,7 +201,7 @@ async function pagePhones(main) {
     if (tr && e.target.tagName !== "A") location.hash = "#/phone/" + tr.dataset.device;
   });
   await load();
-  live(load, 2000);
+  live(main, load, 2000);
 }
 
 function openModal(html) {
@@ -281,8 +290,8 @@ function showFieldErrors(err) {
 
 function importForm() {
   openModal(`<h1>Import phones from CSV</h1>
-    <p class="muted">Header: name,mac,model,protocol,device_pool,description,line1_dn,line1_label,line2_dn,line2_label. Every row is checked before anything changes.</p>
-    <textarea id="csv-text" rows="10" style="width:100%" placeholder="mac,model,device_pool,line1_dn&#10;001B54AABBCC,CP-7841,Default,1001"></textarea>
+    <p class="muted">CUCM BAT columns: MAC ADDRESS, DEVICE TYPE (required), DESCRIPTION, DEVICE PROTOCOL, DEVICE POOL, then DIRECTORY NUMBER 1, DISPLAY 1, LINE TEXT LABEL 1, … (what “Export CSV” writes). Every row is checked before anything changes.</p>
+    <textarea id="csv-text" rows="10" style="width:100%" placeholder="MAC ADDRESS,DEVICE TYPE,DEVICE PROTOCOL,DEVICE POOL,DIRECTORY NUMBER 1,LINE TEXT LABEL 1&#10;001B54AABBCC,Cisco 7841,SIP,Default,1001,Lobby"></textarea>
     <div class="err" id="form-error"></div>
     <div class="actions"><button id="csv-cancel">Cancel</button><button class="primary" id="csv-go">Import</button></div>`);
   $("#csv-cancel").addEventListener("click", closeModal);
@@ -312,6 +321,7 @@ async function pagePhone(main, name) {
       api("GET", "/api/neighbours"),
       api("GET", "/api/devices/" + encodeURIComponent(name) + "/files").catch(() => []),
     ]);
+    if (!main.isConnected) return;
     const mac = (dev.mac || "").toLowerCase();
     const reg = regs.filter((r) => r.device.toUpperCase() === dev.name.toUpperCase());
     const lease = leases.find((l) => l.mac.toLowerCase() === mac);
@@ -324,12 +334,12 @@ async function pagePhone(main, name) {
         ${isAdmin() ? `<button id="action-apply-config">Apply config</button><button id="action-restart">Restart</button><button id="action-reset" class="primary">Reset</button><button id="edit-phone">Edit</button><button id="delete-phone" class="danger">Delete</button>` : ""}</div>
       <div class="grid">
         <div class="card"><h2>Registration</h2>${reg.length ? reg.map((r) => `<dl class="kv"><dt>Protocol</dt><dd>${esc(r.protocol.toUpperCase())}${r.line ? " · line " + esc(r.line) : ""}</dd><dt>From</dt><dd class="mono">${esc(r.from)}</dd><dt>Node</dt><dd>${esc(r.node)}</dd><dt>Since</dt><dd>${esc(when(r.since))} (${esc(ago(r.since))})</dd><dt>Last heard</dt><dd>${esc(ago(r.last_seen))}</dd><dt>Detail</dt><dd>${esc(r.detail)}</dd></dl>`).join("<hr>") : `<div class="muted">Not registered.</div>`}</div>
-        <div class="card"><h2>DHCP lease</h2>${lease ? `<dl class="kv"><dt>Address</dt><dd class="mono">${esc(lease.ip)}</dd><dt>Pool</dt><dd>${esc(lease.pool)}</dd><dt>Expires</dt><dd>${esc(when(lease.expires))}</dd><dt>Vendor class</dt><dd>${esc(lease.vendor_class || "—")}</dd></dl>` : `<div class="muted">No lease.</div>`}</div>
-        <div class="card"><h2>Switch port (CDP/LLDP)</h2>${nb ? `<dl class="kv"><dt>Port</dt><dd class="mono">${esc(nb.port)}</dd><dt>Heard by</dt><dd>${esc(nb.protocol.toUpperCase())}</dd><dt>Platform</dt><dd>${esc(nb.platform || "—")}</dd><dt>Voice VLAN</dt><dd>${esc(nb.voice_vlan ?? "—")}</dd><dt>Power</dt><dd>${nb.power_mw ? esc(nb.power_mw) + " mW" : "—"}</dd><dt>Last seen</dt><dd>${esc(ago(nb.last_seen))}</dd></dl>` : `<div class="muted">Not heard on any switch port.</div>`}</div>
+        <div class="card" id="lease-card"><h2>DHCP lease</h2>${lease ? `<dl class="kv"><dt>Address</dt><dd class="mono">${esc(lease.ip)}</dd><dt>Pool</dt><dd>${esc(lease.pool)}</dd><dt>Expires</dt><dd>${esc(when(lease.expires))}</dd><dt>Vendor class</dt><dd>${esc(lease.vendor_class || "—")}</dd></dl>` : `<div class="muted">No lease.</div>`}</div>
+        <div class="card" id="neighbour-card"><h2>Switch port (CDP/LLDP)</h2>${nb ? `<dl class="kv"><dt>Port</dt><dd class="mono">${esc(nb.port)}</dd><dt>Heard by</dt><dd>${esc(nb.protocol.toUpperCase())}</dd><dt>Platform</dt><dd>${esc(nb.platform || "—")}</dd><dt>Voice VLAN</dt><dd>${esc(nb.voice_vlan ?? "—")}</dd><dt>Power</dt><dd>${nb.power_mw ? esc(nb.power_mw) + " mW" : "—"}</dd><dt>Last seen</dt><dd>${esc(ago(nb.last_seen))}</dd></dl>` : `<div class="muted">Not heard on any switch port.</div>`}</div>
         <div class="card"><h2>Lines</h2>${dev.lines.length ? `<table><thead><tr><th>#</th><th>DN</th><th>Label</th><th>Display</th></tr></thead><tbody>${dev.lines.map((l) => `<tr><td>${l.index}</td><td class="mono">${esc(l.dn)}</td><td>${esc(l.label)}</td><td>${esc(l.display_name)}</td></tr>`).join("")}</tbody></table>` : `<div class="muted">No lines.</div>`}</div>
       </div>
       <div class="card" style="margin-bottom:16px"><h2>Last boot</h2>${t ? timelineHtml(t) : `<div class="muted">No journal.</div>`}</div>
-      <div class="card"><h2>Generated files</h2>${files.length ? files.map((f) => `<div class="mono" style="margin:6px 0"><b>${esc(f.name)}</b> <span class="muted">${esc(f.content_type)}, ${f.content.length} bytes</span></div><pre class="file">${esc(f.content)}</pre>`).join("") : `<div class="muted">No files for this device.</div>`}</div>`;
+      <div class="card" id="files-card"><h2>Generated files</h2>${files.length ? files.map((f) => `<div class="mono" style="margin:6px 0"><b>${esc(f.name)}</b> <span class="muted">${esc(f.content_type)}, ${f.content.length} bytes</span></div><pre class="file">${esc(f.content)}</pre>`).join("") : `<div class="muted">No files for this device.</div>`}</div>`;
     if (isAdmin()) {
       for (const [id, act, label] of [["#action-reset", "reset", "Reset"], ["#action-restart", "restart", "Restart"], ["#action-apply-config", "apply-config", "Apply config"]]) {
         $(id).addEventListener("click", async () => {
@@ -345,7 +355,7 @@ async function pagePhone(main, name) {
     }
   };
   await render();
-  live(() => { if ($("#modal").classList.contains("hidden")) render().catch(() => {}); }, 3000);
+  live(main, () => { if ($("#modal").classList.contains("hidden")) render().catch(() => {}); }, 3000);
 }
 
 function timelineHtml(t) {
@@ -368,6 +378,7 @@ async function pageLive(main) {
     <div class="grid"><div class="card"><h2>Booting now</h2><div id="booting"></div></div><div class="card"><h2>Event feed</h2><div class="feed" id="feed"></div></div></div>`;
   const load = async () => {
     const l = await api("GET", "/api/live");
+    if (!main.isConnected) return;
     const order = ["power", "discovery", "dhcp", "files", "registration", "registered"];
     const label = { ...STEP_NAMES, registration: "Registering", registered: "Registered" };
     $("#tiles").innerHTML = order.map((k) => `<div class="tile ${k}" data-step="${k}"><div class="n">${l.counts[k] || 0}</div><div class="l">${esc(label[k])}</div></div>`).join("");
@@ -382,7 +393,10 @@ async function pageLive(main) {
     while (feed.children.length > 200) feed.lastChild.remove();
   };
   await load();
-  (await api("GET", "/api/journal/recent")).forEach(show);
+  const recent = await api("GET", "/api/journal/recent");
+  if (!main.isConnected) return;
+  recent.forEach(show);
+  stopTimers();
   S.timer = setInterval(load, 3000);
   S.es = new EventSource("/api/journal/stream");
   S.es.addEventListener("boot", (m) => { show(JSON.parse(m.data)); load().catch(() => {}); });
@@ -400,6 +414,8 @@ async function pageNeighbours(main) {
       </tbody></table></div>`;
   };
   await load();
+  if (!main.isConnected) return;
+  stopTimers();
   S.timer = setInterval(load, 5000);
 }
 
@@ -413,6 +429,8 @@ async function pageLeases(main) {
       </tbody></table></div>`;
   };
   await load();
+  if (!main.isConnected) return;
+  stopTimers();
   S.timer = setInterval(load, 5000);
 }
 

@@ -1,127 +1,13 @@
-//! Test helpers: a tiny blocking HTTP/1.1 client (for the API and for chromedriver) and a
-//! server harness running the admin router over the in-memory backend.
+//! Test helpers: the blocking HTTP/1.1 client shared with the lab's browser test
+//! (`test_support::webdriver`) and a server harness running the admin router over the in-memory backend.
 #![allow(dead_code, clippy::unwrap_used, clippy::while_let_loop)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use admin::{AdminOptions, App, AuthOptions, AuthStore, LocalBus, MemoryBackend};
 
-pub struct Resp {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Resp {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One request on a fresh connection (`Connection: close`), read to EOF.
-pub fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Resp {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    // Read until the headers end, then Content-Length bytes (or to EOF without one): some
-    // servers (chromedriver) keep the connection open despite `Connection: close`.
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16384];
-    let split = loop {
-        if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p;
-        }
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "connection closed before the headers ended");
-        raw.extend_from_slice(&buf[..n]);
-    };
-    let head_lc = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let len = head_lc
-        .split("\r\n")
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    match len {
-        Some(len) => {
-            while raw.len() < split + 4 + len {
-                let n = s.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                raw.extend_from_slice(&buf[..n]);
-            }
-        }
-        None => {
-            let _ = s.read_to_end(&mut raw);
-        }
-    }
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    if headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
-    {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let Some(p) = rest.windows(2).position(|w| w == b"\r\n") else {
-                break;
-            };
-            let n = usize::from_str_radix(std::str::from_utf8(&rest[..p]).unwrap().trim(), 16)
-                .unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[p + 2..p + 2 + n]);
-            rest = &rest[p + 2 + n + 2..];
-        }
-        body = out;
-    }
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
+pub use test_support::webdriver::http;
 
 pub const PASSWORD: &str = "test-admin-password";
 

@@ -27,9 +27,11 @@ pub fn run(target: &Target, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
 
 /// `phoneboot reset|restart SEP...` through a running server.
 pub fn reset(target: &Target, device: &str, kind: &str) -> anyhow::Result<ExitCode> {
-    let url = format!("{}/api/devices/{device}/reset", target.server_url()?);
-    let (status, body) =
-        super::target::http("POST", &url, Some(&format!("{{\"kind\":\"{kind}\"}}")))?;
+    let (status, body) = target.call(
+        "POST",
+        &format!("/api/devices/{device}/reset"),
+        Some(&format!("{{\"kind\":\"{kind}\"}}")),
+    )?;
     println!("{}", body.trim());
     Ok(if status == 200 {
         ExitCode::SUCCESS

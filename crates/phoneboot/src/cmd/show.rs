@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::target::{http, Target};
+use super::target::Target;
 
 #[derive(Subcommand)]
 pub enum CdpCommand {
@@ -30,11 +30,7 @@ pub enum PowerCommand {
 }
 
 pub fn view(target: &Target, what: &str) -> anyhow::Result<ExitCode> {
-    let (status, body) = http(
-        "GET",
-        &format!("{}/api/show/{what}", target.server_url()?),
-        None,
-    )?;
+    let (status, body) = target.call("GET", &format!("/api/show/{what}"), None)?;
     print!("{body}");
     Ok(if status == 200 {
         ExitCode::SUCCESS
@@ -62,13 +58,8 @@ pub struct DebugArgs {
 }
 
 pub fn debug(target: &Target, a: DebugArgs) -> anyhow::Result<ExitCode> {
-    let url = format!(
-        "{}/api/debug/cdp/{}?on={}",
-        target.server_url()?,
-        a.category,
-        !a.off
-    );
-    let (status, body) = http("POST", &url, None)?;
+    let path = format!("/api/debug/cdp/{}?on={}", a.category, !a.off);
+    let (status, body) = target.call("POST", &path, None)?;
     println!("{}", body.trim());
     Ok(if status == 200 {
         ExitCode::SUCCESS

@@ -20,6 +20,11 @@ pub struct Target {
     /// Take the database path and admin address from this configuration.
     #[arg(long, global = true, env = "PHONEBOOT_CONFIG")]
     pub config: Option<PathBuf>,
+    /// API token sent as `Authorization: Bearer` to the server (default: the one
+    /// `phoneboot login` stored for this server). Without one, the server answers its console
+    /// routes (reset, events, show, debug) to clients on its own host only.
+    #[arg(long, global = true, env = "PHONEBOOT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl Target {
@@ -65,9 +70,46 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The token to send to `server`: `--token`/`PHONEBOOT_TOKEN`, else the stored one.
+    pub fn token_for(&self, server: &str) -> Option<String> {
+        if let Some(t) = self
+            .token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            return Some(t.to_string());
+        }
+        super::login::stored_token(server)
+    }
+
+    /// `METHOD <server>/<path>` with the token, if any.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> anyhow::Result<(u16, String)> {
+        let server = self.server_url()?;
+        let token = self.token_for(&server);
+        let (status, text) = http_with(method, &format!("{server}{path}"), body, token.as_deref())?;
+        if status == 401 && token.is_some() {
+            eprintln!("phoneboot: the server refused the API token; run `phoneboot login` again");
+        }
+        Ok((status, text))
+    }
+}
+
 /// A minimal HTTP/1.1 client for the local admin API (no TLS, no redirects): enough for the
 /// CLI to ask a running server, without pulling an HTTP client stack into the binary.
-pub fn http(method: &str, url: &str, body: Option<&str>) -> anyhow::Result<(u16, String)> {
+/// `token`, when given, goes out as `Authorization: Bearer`.
+pub fn http_with(
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
     use std::io::{Read, Write};
     let rest = url
         .strip_prefix("http://")
@@ -81,9 +123,12 @@ pub fn http(method: &str, url: &str, body: Option<&str>) -> anyhow::Result<(u16,
     })?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
     let body = body.unwrap_or("");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = Vec::new();
