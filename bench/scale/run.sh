@@ -21,7 +21,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd); REPO=$(cd "$HERE/../.." && pwd)
 . "$HERE/lib.sh"
 if [ "${SMOKE:-0}" = 1 ]; then
-  : "${DEVICES:=300}" "${PHONES:=200}" "${KEEPALIVE:=5}" "${WARMUP:=1}" "${WINDOW:=2}" "${PER_PROC:=100}" "${MAX_SECONDS:=60}"
+  : "${EDITS:=2}" "${DEVICES:=300}" "${PHONES:=200}" "${KEEPALIVE:=5}" "${WARMUP:=1}" "${WINDOW:=2}" "${PER_PROC:=100}" "${MAX_SECONDS:=60}"
 fi
 DEVICES=${DEVICES:-100000}; PHONES=${PHONES:-100000}; PER_PROC=${PER_PROC:-16000}
 KEEPALIVE=${KEEPALIVE:-30}; WINDOW=${WINDOW:-30}; CONCURRENCY=${CONCURRENCY:-64}

@@ -1,8 +1,9 @@
 //! A smoke run of the benchmark harness (issue 11, item 5): `SMOKE=1 bench/run` with tiny
 //! counts against the debug binaries, phoneboot-only areas (scale: devices imported, a pool
 //! edit rebuilt, phones held with keepalives; curve: TFTP and SCCP rates at two database
-//! sizes, DHCP too when perfdhcp and root are there). Not a measurement: it proves the
-//! harness runs end to end and writes its machine-readable index with non-zero rates.
+//! sizes; DHCP only with SMOKE_DHCP=1, which needs perfdhcp and root). Not a measurement: it
+//! proves the harness runs end to end and writes its machine-readable index with non-zero
+//! rates.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
