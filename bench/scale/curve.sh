@@ -42,10 +42,12 @@ fi
 for b in "$PB" "$HOLD_BIN" "$LOAD"; do [ -x "$b" ] || { echo "missing $b"; exit 1; }; done
 
 WORK=$(mktemp -d /tmp/bench-curve.XXXXXX); SRV=""
-RESULT_JSON=${RESULT_JSON:-$WORK/curve.json}
+RESULT_JSON_GIVEN=${RESULT_JSON:-}; RESULT_JSON=${RESULT_JSON:-$WORK/curve.json}
 cleanup() {
   set +e; stop_pid "$SRV"; [ -n "${WD:-}" ] && kill "$WD" 2>/dev/null
-  [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"/*.db* "$WORK"/*/*.db* "$WORK"/*.csv
+  # Without RESULT_JSON the result file and logs stay in $WORK (printed); else all goes.
+  if [ "${KEEP_WORK:-0}" = 1 ] || [ -z "${RESULT_JSON_GIVEN:-}" ]; then rm -rf "$WORK"/*.db* "$WORK"/*/*.db* "$WORK"/*.csv; else rm -rf "$WORK"; fi
+  [ -n "${DHCP_WORK:-}" ] && [ -z "${KEEP_WORK:-}" ] && rm -rf $DHCP_WORK
 }
 trap 'rc=$?; trap - EXIT INT TERM; cleanup; exit $rc' EXIT INT TERM
 # The watchdog's sleep dies with it (a stray sleep would hold a caller's pipe open).
@@ -67,7 +69,7 @@ for n in $SIZES; do
     out=$(REPS=$REPS PERIOD=$PERIOD RATES="$DHCP_RATES" SAT=$SAT SERVERS=phoneboot-serve PHONEBOOT_SERVE=$PB \
       PHONEBOOT_SEED_DB=$db PERFDHCP_CLIENTS=$n PERFDHCP_ARGS="-b mac=00:1b:00:00:00:00" \
       MAX_SECONDS=$((MAX_SECONDS / 2)) "$REPO/bench/dhcp/bench.sh" 2>"$d/dhcp.err")
-    echo "$out" > "$d/dhcp.log"; echo "$out" | grep -E '^  phoneboot-serve|^RESULT' | sed 's/^/  dhcp: /'
+    echo "$out" > "$d/dhcp.log"; DHCP_WORK="${DHCP_WORK:-} $(echo "$out" | sed -n 's/^raw perfdhcp output and server logs: \(\/tmp\/bench-dhcp\.[A-Za-z0-9]*\)$/\1/p')"; echo "$out" | grep -E '^  phoneboot-serve|^RESULT' | sed 's/^/  dhcp: /'
     DK[$n]=$(echo "$out" | sed -n 's/^RESULT phoneboot-serve .*DORA knee 4-way\/s median=\([0-9]*\).*/\1/p')
     DO[$n]=$(echo "$out" | sed -n 's/^RESULT phoneboot-serve .*overload 4-way\/s median=\([0-9]*\).*/\1/p')
     [ -n "${DK[$n]}" ] || { echo "dhcp bench failed:"; tail -5 "$d/dhcp.err"; DK[$n]=0; DO[$n]=0; }

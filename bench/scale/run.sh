@@ -37,14 +37,15 @@ fi
 [ -x "$PB" ] && [ -x "$HOLD_BIN" ] || { echo "missing $PB or $HOLD_BIN"; exit 1; }
 
 WORK=$(mktemp -d /tmp/bench-scale.XXXXXX); SRV=""; CLIENTS=()
-RESULT_JSON=${RESULT_JSON:-$WORK/scale.json}
+RESULT_JSON_GIVEN=${RESULT_JSON:-}; RESULT_JSON=${RESULT_JSON:-$WORK/scale.json}
 cleanup() {
   set +e
   for p in "${CLIENTS[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for p in "${CLIENTS[@]}"; do wait "$p" 2>/dev/null; done
   stop_pid "$SRV"
   [ -n "${WD:-}" ] && kill "$WD" 2>/dev/null
-  [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"/scale.db* "$WORK"/phones.csv
+  # Without RESULT_JSON the result file and logs stay in $WORK (printed); else all goes.
+  if [ "${KEEP_WORK:-0}" = 1 ] || [ -z "${RESULT_JSON_GIVEN:-}" ]; then rm -rf "$WORK"/scale.db* "$WORK"/phones.csv; else rm -rf "$WORK"; fi
 }
 trap 'rc=$?; trap - EXIT INT TERM; cleanup; exit $rc' EXIT INT TERM
 # The watchdog's sleep dies with it (a stray sleep would hold a caller's pipe open).
