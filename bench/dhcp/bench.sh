@@ -13,6 +13,10 @@
 #
 # usage (root): bench/dhcp/bench.sh     env: REPS=3 PERIOD=5 RATES="..." SAT=30000
 #   SERVERS="phoneboot kea dnsmasq" PHONEBOOT_DHCPD=path/to/phoneboot-dhcpd MAX_SECONDS=1500
+#   phoneboot-serve: the whole `phoneboot serve` (PHONEBOOT_SERVE=path/to/phoneboot) on a copy of
+#     PHONEBOOT_SEED_DB (a provisioned device database, e.g. with reservations) per step;
+#   PERFDHCP_CLIENTS=N (perfdhcp -R, default 100000000: every exchange a new client),
+#   PERFDHCP_ARGS="-b mac=00:1b:00:00:00:00" (extra perfdhcp arguments, e.g. provisioned MACs)
 # phoneboot's leases are durable: SQLite WAL, synchronous=FULL, one transaction per burst,
 # ACKs sent after the commit. Kea: memfile persist=true (appends, no fsync). dnsmasq: lease
 # file rewritten after changes (no fsync).
@@ -29,8 +33,12 @@ SRV_IP=198.18.0.1; CLI_IP=198.18.0.2
 WORK=$(mktemp -d /tmp/bench-dhcp.XXXXXX); PID=""; CG=""
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
-[ -x "$BIN" ] || { echo "build it first: cargo build --release -p dhcp-server --bin phoneboot-dhcpd ($BIN)"; exit 1; }
-for t in perfdhcp kea-dhcp4 dnsmasq; do command -v $t >/dev/null || [ -x /usr/sbin/$t ] || { echo "missing $t"; exit 1; }; done
+case " $SERVERS " in *" phoneboot "*|*" phoneboot-wal "*)
+  [ -x "$BIN" ] || { echo "build it first: cargo build --release -p dhcp-server --bin phoneboot-dhcpd ($BIN)"; exit 1; } ;; esac
+for t in perfdhcp kea-dhcp4 dnsmasq; do
+  case $t in kea-dhcp4) [[ " $SERVERS " == *" kea "* ]] || continue ;; dnsmasq) [[ " $SERVERS " == *" dnsmasq "* ]] || continue ;; esac
+  command -v $t >/dev/null || [ -x /usr/sbin/$t ] || { echo "missing $t"; exit 1; }
+done
 
 stop_server() {
   [ -n "$PID" ] || return 0
@@ -44,7 +52,8 @@ cleanup() {
   [ -n "$CG" ] && rmdir "$CG" 2>/dev/null
 }
 trap 'rc=$?; trap - EXIT INT TERM; cleanup; exit $rc' EXIT INT TERM
-( sleep "${MAX_SECONDS:-1500}"; echo "[watchdog] time limit, stopping $$" >&2; kill -TERM $$ ) & WD=$!
+# The watchdog's sleep dies with it (a stray sleep would hold a caller's pipe open).
+( trap 'kill $s 2>/dev/null; exit 0' TERM; sleep "${MAX_SECONDS:-1500}" & s=$!; wait $s; echo "[watchdog] time limit, stopping $$" >&2; kill -TERM $$ ) & WD=$!
 
 ip netns add "$NS_S"; ip netns add "$NS_C"
 ip link add "$VS" type veth peer name "$VC"
@@ -86,6 +95,39 @@ routers = ["$SRV_IP"]
 lease_secs = 86400
 TOML
 sed 's/^database = .*/&\nlease_sync = "normal"/' "$WORK/phoneboot.toml" > "$WORK/phoneboot-wal.toml"
+if [ -n "${PHONEBOOT_SERVE:-}" ]; then
+cat > "$WORK/serve.toml" <<TOML
+[node]
+name = "bench"
+address = "$SRV_IP"
+database = "$WORK/serve.db"
+tftp_root = "$WORK"
+[admin]
+listen = "127.0.0.1:18080"
+initial_password = "bench-only"
+[discovery]
+run = false
+[dhcp]
+enabled = true
+[[dhcp.pool]]
+name = "bench"
+interface = "$VS"
+subnet = "198.18.0.0/15"
+range = ["198.18.1.0", "198.19.255.254"]
+router = "$SRV_IP"
+lease_secs = 86400
+tftp_servers = ["$SRV_IP"]
+[files]
+tftp_listen = "$SRV_IP:69"
+http_listen = "$SRV_IP:6970"
+[sccp]
+listen = "$SRV_IP:2000"
+[sip]
+listen = "$SRV_IP:5060"
+[[callmanager]]
+host = "$SRV_IP"
+TOML
+fi
 cat > "$WORK/kea.json" <<JSON
 { "Dhcp4": {
   "interfaces-config": { "interfaces": [ "$VS/$SRV_IP" ] },
@@ -101,11 +143,13 @@ export KEA_PIDFILE_DIR=$WORK KEA_LOCKFILE_DIR=$WORK KEA_LOGGER_DESTINATION=stder
 
 # start_server NAME : fresh lease database, server started inside the cgroup from exec on.
 start_server() {
-  rm -f "$WORK"/phoneboot.db* "$WORK"/leases4.csv* "$WORK"/*.pid "$WORK/dnsmasq.leases"
+  rm -f "$WORK"/phoneboot.db* "$WORK"/leases4.csv* "$WORK"/*.pid "$WORK/dnsmasq.leases" "$WORK"/serve.db*
+  if [ "$1" = phoneboot-serve ] && [ -n "${PHONEBOOT_SEED_DB:-}" ]; then cp "$PHONEBOOT_SEED_DB" "$WORK/serve.db"; fi
   local cmd
   case $1 in
     phoneboot) cmd=("$BIN" --config "$WORK/phoneboot.toml") ;;
     phoneboot-wal) cmd=("$BIN" --config "$WORK/phoneboot-wal.toml") ;;
+    phoneboot-serve) cmd=(env PHONEBOOT_LOG="${PHONEBOOT_LOG:-warn}" "$PHONEBOOT_SERVE" serve --config "$WORK/serve.toml") ;;
     kea) cmd=(/usr/sbin/kea-dhcp4 -c "$WORK/kea.json") ;;
     dnsmasq) cmd=(/usr/sbin/dnsmasq --conf-file=/dev/null --keep-in-foreground --user=root --port=0
         --interface="$VS" --bind-interfaces --dhcp-range=198.18.1.0,198.19.255.254,255.254.0.0,24h
@@ -116,7 +160,7 @@ start_server() {
   bash -c 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$1" "${@:2}"' "$CG" "$NS_S" "${cmd[@]}" \
     >>"$WORK/$1.log" 2>&1 &
   PID=$!
-  for _ in $(seq 50); do ip netns exec "$NS_S" ss -H -uln "sport = :67" | grep -q . && break; sleep 0.1; done
+  for _ in $(seq 600); do ip netns exec "$NS_S" ss -H -uln "sport = :67" | grep -q . && break; sleep 0.1; done
   sleep 0.3; kill -0 "$PID" || { tail "$WORK/$1.log" >&2; exit 1; }
 }
 
@@ -124,7 +168,7 @@ start_server() {
 step() {
   local out c0 c1
   start_server "$1"; c0=$(cpu)
-  out=$(ip netns exec "$NS_C" timeout $((PERIOD + 20)) perfdhcp -4 -l $CLI_IP -r "$2" -R 100000000 \
+  out=$(ip netns exec "$NS_C" timeout $((PERIOD + 20)) perfdhcp -4 -l $CLI_IP -r "$2" -R "${PERFDHCP_CLIENTS:-100000000}" ${PERFDHCP_ARGS:-} \
         -p "$PERIOD" -W 1000000 $SRV_IP 2>&1 || true)
   c1=$(cpu); stop_server
   { echo "== $1 rate=$2"; echo "$out"; } >> "$WORK/perfdhcp.log"
