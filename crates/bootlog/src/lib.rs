@@ -183,15 +183,27 @@ impl BootLog {
     ) -> Result<(), BootLogError> {
         let mac = e.mac.to_string();
         let at = ms(e.at);
+        // Cached statements: this runs for every event of every phone (a boot storm sends
+        // about twenty per phone), and parsing the SQL each time was most of its cost.
         let current: Option<(i64, i64)> = tx
-            .query_row(
-                "SELECT boot, boot_started_ms FROM bootlog_phones WHERE mac = ?1",
-                [&mac],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT boot, boot_started_ms FROM bootlog_phones WHERE mac = ?1")?
+            .query_row([&mac], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let (boot, started) = match current {
             None => (1, at),
+            // Only these kinds can open a new boot: skip reading (and decoding) the boot's
+            // events for all the others.
+            Some((boot, started))
+                if !matches!(
+                    e.kind,
+                    EventKind::DhcpDiscover { .. }
+                        | EventKind::CdpSeen { .. }
+                        | EventKind::LldpSeen { .. }
+                        | EventKind::PowerGranted { .. }
+                ) =>
+            {
+                (boot, started)
+            }
             Some((boot, started)) => {
                 let kinds = Self::boot_kinds(tx, &mac, boot)?;
                 if opens_new_boot(&kinds, &e.kind) {
@@ -202,10 +214,8 @@ impl BootLog {
                         // belong to the new boot.
                         let carry = carried_discovery(&kinds, at);
                         for (id, t) in &carry {
-                            tx.execute(
-                                "UPDATE bootlog_events SET boot = ?1 WHERE id = ?2",
-                                params![next, id],
-                            )?;
+                            tx.prepare_cached("UPDATE bootlog_events SET boot = ?1 WHERE id = ?2")?
+                                .execute(params![next, id])?;
                             start = start.min(*t);
                         }
                     }
@@ -215,27 +225,27 @@ impl BootLog {
                 }
             }
         };
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO bootlog_events (mac, boot, at_ms, step, event) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![mac, boot, at, e.kind.step() as i64, serde_json::to_string(e)?],
-        )?;
-        tx.execute(
+        )?
+        .execute(params![mac, boot, at, e.kind.step() as i64, serde_json::to_string(e)?])?;
+        tx.prepare_cached(
             "INSERT INTO bootlog_phones (mac, boot, boot_started_ms, last_ms) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(mac) DO UPDATE SET boot = ?2, boot_started_ms = ?3, last_ms = max(last_ms, ?4)",
-            params![mac, boot, started, at],
-        )?;
+        )?
+        .execute(params![mac, boot, started, at])?;
         // Bound the phone: drop the oldest events of earlier boots beyond the per-phone limit,
         // then the oldest of the current boot beyond the per-boot limit.
-        tx.execute(
+        tx.prepare_cached(
             "DELETE FROM bootlog_events WHERE mac = ?1 AND boot < ?2 AND id NOT IN
                (SELECT id FROM bootlog_events WHERE mac = ?1 ORDER BY id DESC LIMIT ?3)",
-            params![mac, boot, limits.events_per_phone as i64],
-        )?;
-        tx.execute(
+        )?
+        .execute(params![mac, boot, limits.events_per_phone as i64])?;
+        tx.prepare_cached(
             "DELETE FROM bootlog_events WHERE mac = ?1 AND boot = ?2 AND id NOT IN
                (SELECT id FROM bootlog_events WHERE mac = ?1 AND boot = ?2 ORDER BY id DESC LIMIT ?3)",
-            params![mac, boot, limits.max_boot_events as i64],
-        )?;
+        )?
+        .execute(params![mac, boot, limits.max_boot_events as i64])?;
         Ok(())
     }
 
@@ -266,7 +276,9 @@ impl BootLog {
     }
 
     fn trim_phones(tx: &rusqlite::Transaction<'_>, limits: &Limits) -> Result<(), BootLogError> {
-        let n: i64 = tx.query_row("SELECT count(*) FROM bootlog_phones", [], |r| r.get(0))?;
+        let n: i64 = tx
+            .prepare_cached("SELECT count(*) FROM bootlog_phones")?
+            .query_row([], |r| r.get(0))?;
         let excess = n - limits.max_phones as i64;
         if excess > 0 {
             tx.execute(
@@ -428,7 +440,8 @@ fn step_from(v: i64) -> Step {
     }
 }
 
-/// Does `next` open a new boot, given the current boot's events?
+/// Does `next` open a new boot, given the current boot's events? (`insert` skips this for
+/// kinds that always answer false: keep the two lists in step.)
 fn opens_new_boot(current: &[(i64, i64, EventKind)], next: &EventKind) -> bool {
     use EventKind::*;
     match next {

@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context;
 use dhcp::{
-    Destination, DhcpConfig, Engine, Ingress, LeaseChange, LeaseStore, Reply, Reservations,
+    ConfigError, Destination, DhcpConfig, Engine, Ingress, LeaseChange, LeaseStore, Reply,
+    Reservations, StoreError,
 };
 use journal::{Event, SharedSink};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,32 @@ use tracing::{debug, error, info, warn};
 
 pub use dhcp;
 pub use store::{LeaseSync, SqliteStore};
+
+/// Why the server could not start (or stopped).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("DHCP server configuration: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("no interface to listen on: set a pool's interface or `listen`")]
+    NoInterface,
+    #[error("batch_max and reclaim_secs must be > 0")]
+    BadLimits,
+    #[error("lease database {path}: {source}")]
+    Database { path: PathBuf, source: StoreError },
+    #[error("binding UDP {port} on {interface}: {source}")]
+    Bind {
+        interface: String,
+        port: u16,
+        source: std::io::Error,
+    },
+    #[error("DHCP server I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("DHCP server task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
 
 fn default_server_port() -> u16 {
     67
@@ -88,8 +114,8 @@ impl ServerConfig {
     }
 
     /// Reads a TOML file.
-    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
-        let c: ServerConfig = toml::from_str(text).context("DHCP server configuration")?;
+    pub fn from_toml(text: &str) -> Result<Self, Error> {
+        let c: ServerConfig = toml::from_str(text)?;
         c.validate()?;
         Ok(c)
     }
@@ -111,13 +137,13 @@ impl ServerConfig {
         v
     }
 
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<(), Error> {
         self.dhcp.validate()?;
         if self.interfaces().is_empty() {
-            anyhow::bail!("no interface to listen on: set a pool's interface or `listen`");
+            return Err(Error::NoInterface);
         }
         if self.batch_max == 0 || self.reclaim_secs == 0 {
-            anyhow::bail!("batch_max and reclaim_secs must be > 0");
+            return Err(Error::BadLimits);
         }
         Ok(())
     }
@@ -262,9 +288,13 @@ pub async fn run(
     sink: SharedSink,
     reservations: Option<Arc<dyn Reservations>>,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<RunReport> {
-    let store = SqliteStore::open_with(&cfg.database, cfg.lease_sync)
-        .with_context(|| format!("opening lease database {}", cfg.database.display()))?;
+) -> Result<RunReport, Error> {
+    let store = SqliteStore::open_with(&cfg.database, cfg.lease_sync).map_err(|source| {
+        Error::Database {
+            path: cfg.database.clone(),
+            source,
+        }
+    })?;
     run_with_store(cfg, Box::new(store), sink, reservations, shutdown).await
 }
 
@@ -275,10 +305,13 @@ pub async fn run_with_store(
     sink: SharedSink,
     reservations: Option<Arc<dyn Reservations>>,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<RunReport> {
+) -> Result<RunReport, Error> {
     cfg.validate()?;
     let mut engine = Engine::new(cfg.dhcp.clone(), reservations)?;
-    let stored = store.load()?;
+    let stored = store.load().map_err(|source| Error::Database {
+        path: cfg.database.clone(),
+        source,
+    })?;
     info!(leases = stored.len(), "DHCP leases loaded");
     engine.restore(stored);
 
@@ -286,8 +319,11 @@ pub async fn run_with_store(
     let mut links = Vec::new();
     let mut tokio_socks = Vec::new();
     for name in cfg.interfaces() {
-        let sock = net::bind_interface(&name, cfg.server_port)
-            .with_context(|| format!("binding UDP {} on {name}", cfg.server_port))?;
+        let sock = net::bind_interface(&name, cfg.server_port).map_err(|source| Error::Bind {
+            interface: name.clone(),
+            port: cfg.server_port,
+            source,
+        })?;
         let clone = sock.try_clone()?;
         tokio_socks.push(tokio::net::UdpSocket::from_std(clone)?);
         let addr = net::interface_ipv4(&name);
@@ -409,7 +445,7 @@ pub async fn run_with_store(
 /// A server running on its own task.
 pub struct DhcpServer {
     stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<RunReport>>,
+    task: tokio::task::JoinHandle<Result<RunReport, Error>>,
 }
 
 impl DhcpServer {
@@ -430,7 +466,7 @@ impl DhcpServer {
     }
 
     /// Stops the server (pending ACKs are committed and sent first) and returns its report.
-    pub async fn shutdown(mut self) -> anyhow::Result<RunReport> {
+    pub async fn shutdown(mut self) -> Result<RunReport, Error> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }

@@ -98,13 +98,16 @@ pub fn spawn_switch(cfg: SwitchConfig, sink: SharedSink) -> Result<SwitchHandle,
     cfg.validate()?;
     let mut socks = Vec::new();
     for i in &cfg.interfaces {
-        let s = AsyncPacketSocket::open(&i.name, &[cdp::MULTICAST, lldp::MULTICAST]).map_err(
-            |source| RunError::Socket {
-                name: i.name.clone(),
-                source,
-            },
-        )?;
-        socks.push(s);
+        let err = |source| RunError::Socket {
+            name: i.name.clone(),
+            source,
+        };
+        let s = l2::PacketSocket::open(&i.name).map_err(err)?;
+        for g in [cdp::MULTICAST, lldp::MULTICAST] {
+            s.join_multicast(g).map_err(err)?;
+        }
+        s.filter_discovery().map_err(err)?;
+        socks.push(AsyncPacketSocket::new(s).map_err(err)?);
     }
     spawn_switch_on(cfg, socks, sink)
 }
@@ -246,7 +249,20 @@ async fn switch_task(
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             f = frx.recv() => match f {
-                Some((port, frame)) => agent.handle_frame(port, &frame, Instant::now().into_std()),
+                Some(first) => {
+                    // Take whatever else is already waiting, and answer it all at once.
+                    let mut batch = vec![first];
+                    while batch.len() < 256 {
+                        match frx.try_recv() {
+                            Ok(f) => batch.push(f),
+                            Err(_) => break,
+                        }
+                    }
+                    agent.handle_frames(
+                        batch.iter().map(|(p, f)| (*p, f.as_slice())),
+                        Instant::now().into_std(),
+                    );
+                }
                 None => return,
             },
             _ = tokio::time::sleep_until(deadline) => agent.handle_timeout(Instant::now().into_std()),

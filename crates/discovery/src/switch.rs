@@ -284,6 +284,26 @@ impl SwitchAgent {
 
     /// Handles one received frame (whole Ethernet frame, tag included if any).
     pub fn handle_frame(&mut self, port: usize, bytes: &[u8], now: Instant) {
+        self.take_frame(port, bytes, now);
+        self.drive(now);
+    }
+
+    /// Frames that were waiting together: each is handled as by
+    /// [`handle_frame`](Self::handle_frame), then timers and triggered sends run once, so a
+    /// burst of VoIP VLAN queries on a port (a boot storm behind one port) is answered by one
+    /// triggered CDP frame instead of one per query.
+    pub fn handle_frames<'a>(
+        &mut self,
+        frames: impl IntoIterator<Item = (usize, &'a [u8])>,
+        now: Instant,
+    ) {
+        for (port, bytes) in frames {
+            self.take_frame(port, bytes, now);
+        }
+        self.drive(now);
+    }
+
+    fn take_frame(&mut self, port: usize, bytes: &[u8], now: Instant) {
         self.counters.rx_frames += 1;
         if port >= self.ports.len() {
             self.counters.rx_ignored += 1;
@@ -310,7 +330,6 @@ impl SwitchAgent {
             } => self.handle_lldp(port, f.src, data, now),
             _ => self.counters.rx_ignored += 1,
         }
-        self.drive(now);
     }
 
     /// Advances timers: expiries and periodic sends.
@@ -408,16 +427,11 @@ impl SwitchAgent {
                 device_id: gone.info.device_id.clone(),
                 protocol: gone.info.protocol,
             });
-            if self.table.on_port(port).next().is_none() {
+            if self.table.count_on_port(port) == 0 {
                 self.budget.device_gone(port);
                 self.ports[port].med_seen = false;
                 self.ports[port].med_fast_left = 0;
-            } else if gone.info.protocol == Proto::Lldp
-                && !self
-                    .table
-                    .on_port(port)
-                    .any(|e| e.info.med_device_type.is_some())
-            {
+            } else if gone.info.protocol == Proto::Lldp && self.table.med_on_port(port) == 0 {
                 self.ports[port].med_seen = false;
             }
         }
@@ -576,10 +590,10 @@ impl SwitchAgent {
         let vvid = self.ports[port].cfg.voice_vlan.vvid();
         let asked = pdu.voip_vlan_query();
         if let Some(e) = self.table.get_mut(port, Proto::Cdp, &device_id) {
-            e.info.power_granted_mw = (granted > 0).then_some(granted);
+            e.power_granted_mw = (granted > 0).then_some(granted);
             if asked && vvid.is_some() {
-                let first = e.info.voice_vlan_sent.is_none();
-                e.info.voice_vlan_sent = vvid;
+                let first = e.voice_vlan_sent.is_none();
+                e.voice_vlan_sent = vvid;
                 self.ports[port].triggered = true;
                 dbg_events!(
                     self.debug,
@@ -709,10 +723,10 @@ impl SwitchAgent {
         let granted = self.budget.ports[port].allocated_mw;
         let vv = self.ports[port].cfg.voice_vlan;
         if let Some(e) = self.table.get_mut(port, Proto::Lldp, &device_id) {
-            e.info.power_granted_mw = (granted > 0).then_some(granted);
+            e.power_granted_mw = (granted > 0).then_some(granted);
             if med_type.is_some() && vv != VoiceVlan::None {
-                let first = e.info.voice_vlan_sent.is_none();
-                e.info.voice_vlan_sent = vv.vvid();
+                let first = e.voice_vlan_sent.is_none();
+                e.voice_vlan_sent = vv.vvid();
                 if first {
                     self.events.push_back(SwitchEvent::VoiceVlan {
                         port: name,

@@ -146,6 +146,24 @@ impl PacketSocket {
         )
     }
 
+    /// Keeps only CDP and LLDP frames in the kernel (a classic BPF filter): frames to the CDP
+    /// multicast address, and frames of EtherType 0x88cc, untagged or behind one 802.1Q tag.
+    /// A switch port's socket otherwise receives every frame the port carries (a boot storm's
+    /// DHCP, TFTP and SIP included) only to throw almost all of them away in user space.
+    pub fn filter_discovery(&self) -> io::Result<()> {
+        let prog = discovery_filter();
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr().cast_mut(),
+        };
+        setsockopt(
+            self.fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &fprog,
+        )
+    }
+
     pub fn ifindex(&self) -> i32 {
         self.ifindex
     }
@@ -245,6 +263,31 @@ impl AsRawFd for PacketSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+const fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+const LD_W: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const LD_H: u16 = 0x28; // BPF_LD | BPF_H | BPF_ABS
+const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const RET: u16 = 0x06; // BPF_RET | BPF_K
+
+/// The program of [`PacketSocket::filter_discovery`]. Jumps are relative (next + jt/jf).
+pub fn discovery_filter() -> [libc::sock_filter; 11] {
+    [
+        /* 0 */ insn(LD_W, 0, 0, 0),
+        /* 1 */ insn(JEQ, 0, 2, 0x0100_0ccc), // dst 01:00:0c:cc:... ? 2 : 4
+        /* 2 */ insn(LD_H, 0, 0, 4),
+        /* 3 */ insn(JEQ, 5, 0, 0xcccc), // ...:cc:cc ? accept : 4
+        /* 4 */ insn(LD_H, 0, 0, 12),
+        /* 5 */ insn(JEQ, 3, 0, 0x88cc), // LLDP ? accept : 6
+        /* 6 */ insn(JEQ, 0, 3, u32::from(TPID_8021Q)), // tagged ? 7 : reject
+        /* 7 */ insn(LD_H, 0, 0, 16),
+        /* 8 */ insn(JEQ, 0, 1, 0x88cc), // LLDP ? accept : reject
+        /* 9 */ insn(RET, 0, 0, 0x0004_0000),
+        /* 10 */ insn(RET, 0, 0, 0),
+    ]
 }
 
 /// A [`PacketSocket`] registered with the tokio reactor.

@@ -67,3 +67,53 @@ async fn multicast_snap_and_tagged_frames_cross_a_veth() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_discovery_filter_keeps_only_cdp_and_lldp() {
+    let net = VethPair::new("l2f").unwrap();
+    let a = AsyncPacketSocket::new(net.socket_a().unwrap()).unwrap();
+    let bsock = net.socket_b().unwrap();
+    bsock.join_multicast(CDP_MAC).unwrap();
+    bsock.join_multicast(LLDP_MAC).unwrap();
+    bsock.filter_discovery().unwrap();
+    let b = AsyncPacketSocket::new(bsock).unwrap();
+    let src = a.get_ref().mac();
+    let bcast = [0xff; 6];
+    let frames = [
+        frame::ethernet2(bcast, src, None, 0x0800, b"ipv4 dhcp discover"),
+        frame::snap(CDP_MAC, src, None, [0, 0, 0x0c], 0x2000, b"cdp").unwrap(),
+        frame::ethernet2(bcast, src, Some(Tci::new(100, 5)), 0x0800, b"tagged ipv4"),
+        frame::ethernet2(
+            LLDP_MAC,
+            src,
+            Some(Tci::new(100, 5)),
+            0x88cc,
+            b"lldp tagged",
+        ),
+        frame::ethernet2(LLDP_MAC, src, None, 0x88cc, b"lldp plain"),
+        frame::ethernet2(CDP_MAC, src, None, 0x0806, b"arp to the cdp group"),
+    ];
+    for f in &frames {
+        a.send(f).await.unwrap();
+    }
+    let mut buf = Vec::new();
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    while let Ok(r) = tokio::time::timeout_at(deadline, b.recv(&mut buf)).await {
+        let meta = r.unwrap();
+        let f = frame::parse(&buf[..meta.len]).unwrap();
+        assert!(
+            f.dst == CDP_MAC || f.dst == LLDP_MAC,
+            "only discovery frames pass: {:?}",
+            f.dst
+        );
+        if f.src == src {
+            got.push(match f.payload {
+                Payload::Llc { snap, .. } => snap.map(|s| s.1).unwrap_or(0),
+                Payload::Ethernet2 { ethertype, .. } => ethertype,
+            });
+        }
+    }
+    // CDP (SNAP 0x2000), tagged and plain LLDP, and the odd frame sent to the CDP group.
+    assert_eq!(got, [0x2000, 0x88cc, 0x88cc, 0x0806]);
+}

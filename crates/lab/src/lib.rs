@@ -456,6 +456,9 @@ impl Lab {
             "bridge",
             "br0",
             "datapath_type=netdev",
+            // One lab phone port carries every phone of a storm: room for their MACs
+            // (the default 8,192 would flood a 10,000-phone storm's unicast).
+            "other_config:mac-table-size=131072",
         ])?;
         run("ip", &["-n", &sw, "link", "set", "br0", "up"])?;
         Ok(())

@@ -44,6 +44,8 @@ pub fn spawn(cfg: &config::Config, sink: SharedSink) -> io::Result<SwitchHandle>
         for group in [cdp::MULTICAST, lldp::MULTICAST] {
             sock.join_multicast(group)?;
         }
+        // The lab's phone port carries every frame of a storm; the agent wants only these.
+        sock.filter_discovery()?;
         sockets.push(AsyncPacketSocket::new(sock)?);
     }
     discovery::spawn_switch_on(swcfg, sockets, sink).map_err(|e| io::Error::other(e.to_string()))

@@ -118,7 +118,7 @@ impl Drop for Lab {
 /// The server, running on its own thread inside the server namespace.
 pub struct Server {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<anyhow::Result<RunReport>>>,
+    thread: Option<std::thread::JoinHandle<Result<RunReport, dhcp_server::Error>>>,
 }
 
 impl Server {
