@@ -250,18 +250,22 @@ impl AuthStore {
             return Ok(None);
         }
         match initial_password {
-            Some(pw) => {
-                self.create_user("admin", pw, Role::Admin)?;
-                Ok(None)
-            }
+            // Another node sharing this database may create the admin between the count and
+            // the insert: its admin stands, and this node prints no password.
+            Some(pw) => match self.create_user("admin", pw, Role::Admin) {
+                Err(AuthError::Invalid {
+                    field: "username", ..
+                }) => Ok(None),
+                other => other.map(|()| None),
+            },
             None => {
                 let pw = random_token(9);
                 let hash = self.hash(&pw)?;
-                self.db().execute(
-                    "INSERT INTO admin_users (name, role, hash, must_change) VALUES ('admin', 'admin', ?1, 1)",
+                let n = self.db().execute(
+                    "INSERT OR IGNORE INTO admin_users (name, role, hash, must_change) VALUES ('admin', 'admin', ?1, 1)",
                     [hash],
                 )?;
-                Ok(Some(pw))
+                Ok((n == 1).then_some(pw))
             }
         }
     }

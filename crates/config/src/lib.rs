@@ -710,6 +710,8 @@ tftp_servers = ["{addr}"]
 [files]
 tftp_listen = "0.0.0.0:69"
 http_listen = "0.0.0.0:6970"
+# A storm of 10,000 phones fetches at once; the default of 2,000 turns them away as busy.
+max_transfers = 20000
 
 [sccp]
 listen = "0.0.0.0:2000"

@@ -145,6 +145,9 @@ const MIGRATIONS: &[&str] = &[
 /// `BEGIN IMMEDIATE` makes their edits queue rather than overwrite each other.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Where the search for the next free auto-registration DN starts: the number after the
+    /// last one given out, so a storm of unknown phones costs one lookup each, not a range scan.
+    autoreg_next: Mutex<u128>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -176,6 +179,7 @@ impl SqliteStore {
         migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            autoreg_next: Mutex::new(0),
         })
     }
 
@@ -606,6 +610,24 @@ fn delete_unless_used(
         return Err(StoreError::not_found(kind, name));
     }
     Ok(())
+}
+
+/// The first DN of `start..=end` (as `width` digits) that no line uses, searching from `from`
+/// to the end and then wrapping to `start`, one indexed lookup per candidate.
+fn free_dn_from(
+    tx: &Transaction<'_>,
+    start: u128,
+    end: u128,
+    from: u128,
+    width: usize,
+) -> Result<Option<u128>, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT 1 FROM lines WHERE dn = ?1")?;
+    for n in (from..=end).chain(start..from) {
+        if !stmt.exists([format!("{n:0width$}")])? {
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
 }
 
 fn exists(tx: &Transaction<'_>, sql: &str, key: &str) -> Result<bool, StoreError> {
@@ -1279,18 +1301,15 @@ impl Store for SqliteStore {
                     }
                 };
             let width = s.autoreg_dn_start.len();
-            let mut used = HashSet::new();
-            {
-                let mut stmt = tx.prepare("SELECT dn FROM lines")?;
-                let mut rows = stmt.query([])?;
-                while let Some(r) = rows.next()? {
-                    let dn: String = r.get(0)?;
-                    if let Ok(n) = dn.parse::<u128>() {
-                        used.insert(n);
-                    }
+            let dn_num = {
+                let mut next = self.autoreg_next.lock().unwrap_or_else(|e| e.into_inner());
+                let found = free_dn_from(tx, start, end, (*next).clamp(start, end), width)?;
+                if let Some(n) = found {
+                    *next = n.saturating_add(1);
                 }
+                found
             }
-            let dn_num = (start..=end).find(|n| !used.contains(n)).ok_or_else(|| {
+            .ok_or_else(|| {
                 StoreError::invalid(
                     "auto-registration DN range",
                     "a free directory number",

@@ -315,6 +315,13 @@ fn auto_registration_hands_out_the_next_free_dn() {
     assert!(s
         .auto_register("SEP001B54000001", "CP-7965G", None)
         .is_err());
+    // A number freed below the search cursor is found again once the range wraps.
+    s.remove_device("SEP001B54000001").unwrap();
+    s.remove_line("3001").unwrap();
+    let d = s
+        .auto_register("SEP001B54000004", "CP-7965G", None)
+        .unwrap();
+    assert_eq!(d.lines[0].dn, "3001", "the freed number is reused");
 }
 
 #[test]
