@@ -10,27 +10,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use test_support::webdriver::{browser_missing, http, screenshot_dir, Driver};
-use test_support::{Host, LabGuard};
+use test_support::{Host, KillOnDrop, LabGuard};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_phoneboot")
-}
-
-/// A background emulator, killed on drop (also on panic).
-struct Sim(Option<Child>);
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 /// The server's recent events (the loopback console route).
@@ -94,7 +82,7 @@ fn add_a_phone_in_the_ui_boot_it_in_the_lab_see_it_register_and_reset_it() {
     d.wait_text(&format!("{row} .status"), "Never seen");
 
     // Boot that MAC with the emulator; it stays registered and obeys resets.
-    let mut sim = Sim(Some(
+    let sim = KillOnDrop::new(
         lab.cmd(Host::Phones, bin())
             .args([
                 "sim",
@@ -113,7 +101,7 @@ fn add_a_phone_in_the_ui_boot_it_in_the_lab_see_it_register_and_reset_it() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("sim runs"),
-    ));
+    );
 
     // The list turns registered by itself (live status), with the leased address.
     d.wait_text_for(
@@ -186,7 +174,7 @@ fn add_a_phone_in_the_ui_boot_it_in_the_lab_see_it_register_and_reset_it() {
     d.screenshot("leases");
 
     // The emulator's own report saw the reset from the server.
-    let child = sim.0.take().unwrap();
+    let child = sim.take();
     let out = child.wait_with_output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(

@@ -3,28 +3,12 @@
 //! between tagging the voice VLAN. Three provisioned phones of different models and
 //! protocols, one unknown phone that auto-registers, and a storm of 1,000 phones.
 
-use std::process::Output;
 use std::time::Duration;
 
 use test_support::{Host, LabGuard};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_phoneboot")
-}
-
-fn admin(lab: &LabGuard, args: &[&str]) -> Output {
-    let out = std::process::Command::new(bin())
-        .arg("--db")
-        .arg(lab.database_path())
-        .args(args)
-        .output()
-        .expect("phoneboot runs");
-    assert!(
-        out.status.success(),
-        "phoneboot {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn sim(lab: &LabGuard, args: &[&str]) -> (bool, serde_json::Value, String) {
@@ -54,93 +38,72 @@ fn lab_with_server() -> LabGuard {
 #[test]
 fn provisioned_phones_of_three_families_and_an_unknown_phone_boot_and_register() {
     let lab = lab_with_server();
-    admin(
-        &lab,
-        &[
-            "line",
-            "add",
-            "4101",
-            "--label",
-            "Alice",
-            "--display",
-            "Alice A",
-        ],
-    );
-    admin(
-        &lab,
-        &[
-            "line",
-            "add",
-            "4201",
-            "--label",
-            "Bob",
-            "--auth-user",
-            "bob",
-            "--auth-password",
-            "s3cret",
-        ],
-    );
-    admin(
-        &lab,
-        &[
-            "line",
-            "add",
-            "4301",
-            "--label",
-            "Carol",
-            "--auth-user",
-            "carol",
-            "--auth-password",
-            "pw-carol",
-        ],
-    );
-    admin(
-        &lab,
-        &[
-            "phone",
-            "add",
-            "001B54C00001",
-            "--model",
-            "Cisco 7965",
-            "--protocol",
-            "SCCP",
-            "--line",
-            "4101",
-        ],
-    );
-    admin(
-        &lab,
-        &[
-            "phone",
-            "add",
-            "001B54C00002",
-            "--model",
-            "Cisco 8845",
-            "--protocol",
-            "SIP",
-            "--line",
-            "4201",
-        ],
-    );
-    admin(
-        &lab,
-        &[
-            "phone",
-            "add",
-            "001B54C00003",
-            "--model",
-            "Cisco 7841",
-            "--protocol",
-            "SIP",
-            "--line",
-            "4301",
-        ],
-    );
+    lab.phoneboot(&[
+        "line",
+        "add",
+        "4101",
+        "--label",
+        "Alice",
+        "--display",
+        "Alice A",
+    ]);
+    lab.phoneboot(&[
+        "line",
+        "add",
+        "4201",
+        "--label",
+        "Bob",
+        "--auth-user",
+        "bob",
+        "--auth-password",
+        "s3cret",
+    ]);
+    lab.phoneboot(&[
+        "line",
+        "add",
+        "4301",
+        "--label",
+        "Carol",
+        "--auth-user",
+        "carol",
+        "--auth-password",
+        "pw-carol",
+    ]);
+    lab.phoneboot(&[
+        "phone",
+        "add",
+        "001B54C00001",
+        "--model",
+        "Cisco 7965",
+        "--protocol",
+        "SCCP",
+        "--line",
+        "4101",
+    ]);
+    lab.phoneboot(&[
+        "phone",
+        "add",
+        "001B54C00002",
+        "--model",
+        "Cisco 8845",
+        "--protocol",
+        "SIP",
+        "--line",
+        "4201",
+    ]);
+    lab.phoneboot(&[
+        "phone",
+        "add",
+        "001B54C00003",
+        "--model",
+        "Cisco 7841",
+        "--protocol",
+        "SIP",
+        "--line",
+        "4301",
+    ]);
     // A provisioned phone can have a fixed address from DHCP.
-    admin(
-        &lab,
-        &["phone", "reserve", "SEP001B54C00001", "198.18.100.50"],
-    );
+    lab.phoneboot(&["phone", "reserve", "SEP001B54C00001", "198.18.100.50"]);
     // The running server picks up the database changes within two seconds.
     std::thread::sleep(Duration::from_millis(2500));
 
@@ -190,7 +153,7 @@ fn provisioned_phones_of_three_families_and_an_unknown_phone_boot_and_register()
     }
 
     // The unknown phone is now a device with a DN from the auto-registration range.
-    let list = String::from_utf8_lossy(&admin(&lab, &["phone", "list"]).stdout).to_string();
+    let list = String::from_utf8_lossy(&lab.phoneboot(&["phone", "list"]).stdout).to_string();
     assert!(
         list.contains("SEP001B54C00004"),
         "auto-registered phone missing:\n{list}"

@@ -10,10 +10,10 @@
 //! phone's TCP connections (`ss` in the phones namespace) and the emulator's timeline.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use test_support::{Host, LabGuard};
+use test_support::{Host, KillOnDrop, LabGuard};
 
 const MAC: &str = "00:1b:54:f0:00:01";
 const DEVICE: &str = "SEP001B54F00001";
@@ -22,31 +22,6 @@ const CM2: &str = "198.18.100.2:2000";
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_phoneboot")
-}
-
-fn admin(lab: &LabGuard, args: &[&str]) -> Output {
-    let out = Command::new(bin())
-        .arg("--db")
-        .arg(lab.database_path())
-        .args(args)
-        .output()
-        .expect("phoneboot runs");
-    assert!(
-        out.status.success(),
-        "phoneboot {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// A process killed (SIGKILL) when the test ends, also on panic.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// One node's admin API, logged in as the lab's administrator.
@@ -111,22 +86,22 @@ impl Api {
 
 /// Stops the emulator (SIGINT: it unregisters and prints its report) and returns its stdout
 /// and stderr.
-fn finish(sim: &mut Killed) -> (String, String) {
+fn finish(sim: &mut KillOnDrop) -> (String, String) {
     // SAFETY: the emulator's pid (`ip netns exec` execs it), still ours to signal.
     unsafe {
-        libc::kill(sim.0.id() as i32, libc::SIGINT);
+        libc::kill(sim.child().id() as i32, libc::SIGINT);
     }
     let end = Instant::now() + Duration::from_secs(15);
-    while sim.0.try_wait().ok().flatten().is_none() && Instant::now() < end {
+    while sim.child().try_wait().ok().flatten().is_none() && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = sim.0.kill();
+    let _ = sim.child().kill();
     use std::io::Read;
     let (mut out, mut err) = (String::new(), String::new());
-    if let Some(mut o) = sim.0.stdout.take() {
+    if let Some(mut o) = sim.child().stdout.take() {
         let _ = o.read_to_string(&mut out);
     }
-    if let Some(mut e) = sim.0.stderr.take() {
+    if let Some(mut e) = sim.child().stderr.take() {
         let _ = e.read_to_string(&mut err);
     }
     (out, err)
@@ -188,40 +163,35 @@ fn sccp_phone_fails_over_to_the_second_node_and_falls_back() {
 
     // The CallManager group cm1, cm2 (cm1 exists: the lab server seeded it as lab-cm1), a
     // device pool using it, and a phone in that pool.
-    admin(&lab, &["node", "set", "lab-cm2", "198.18.100.2"]);
-    admin(&lab, &["group", "set", "CMG-FO", "lab-cm1", "lab-cm2"]);
-    admin(
-        &lab,
-        &[
-            "pool",
-            "add",
-            "FO",
-            "--group",
-            "CMG-FO",
-            "--monitor-secs",
-            "4",
-        ],
-    );
-    admin(&lab, &["line", "add", "4501", "--label", "Failover"]);
-    admin(
-        &lab,
-        &[
-            "phone",
-            "add",
-            MAC,
-            "--model",
-            "Cisco 7965",
-            "--protocol",
-            "SCCP",
-            "--line",
-            "4501",
-            "--pool",
-            "FO",
-        ],
-    );
+    lab.phoneboot(&["node", "set", "lab-cm2", "198.18.100.2"]);
+    lab.phoneboot(&["group", "set", "CMG-FO", "lab-cm1", "lab-cm2"]);
+    lab.phoneboot(&[
+        "pool",
+        "add",
+        "FO",
+        "--group",
+        "CMG-FO",
+        "--monitor-secs",
+        "4",
+    ]);
+    lab.phoneboot(&["line", "add", "4501", "--label", "Failover"]);
+    lab.phoneboot(&[
+        "phone",
+        "add",
+        MAC,
+        "--model",
+        "Cisco 7965",
+        "--protocol",
+        "SCCP",
+        "--line",
+        "4501",
+        "--pool",
+        "FO",
+    ]);
     // The phone's file lists cm1 then cm2 (the servers pick the change up within 2 s).
     let cnf = String::from_utf8_lossy(
-        &admin(&lab, &["files", "show", &format!("{DEVICE}.cnf.xml")]).stdout,
+        &lab.phoneboot(&["files", "show", &format!("{DEVICE}.cnf.xml")])
+            .stdout,
     )
     .to_string();
     let (p1, p2) = (
@@ -254,7 +224,7 @@ fn sccp_phone_fails_over_to_the_second_node_and_falls_back() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("sim runs");
-    let mut sim = Killed(sim);
+    let mut sim = KillOnDrop::new(sim);
     let t_boot = Instant::now();
     // On a failed check: the emulator's timeline and both servers' logs.
     macro_rules! check {

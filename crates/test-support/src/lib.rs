@@ -6,7 +6,7 @@
 
 use std::ops::Deref;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use lab::{Host, Lab, LabError};
@@ -57,6 +57,52 @@ impl LabGuard {
     /// A `Command` running `program` inside `host`'s namespace.
     pub fn cmd(&self, host: Host, program: &str) -> Command {
         self.lab.command(host, program)
+    }
+
+    /// Runs the admin CLI on the lab's database (`phoneboot --db <db> args...`) and fails the
+    /// test, with the CLI's stderr, unless it succeeds.
+    pub fn phoneboot(&self, args: &[&str]) -> Output {
+        let out = Command::new(phoneboot_bin())
+            .arg("--db")
+            .arg(self.database_path())
+            .args(args)
+            .output()
+            .expect("phoneboot runs");
+        assert!(
+            out.status.success(),
+            "phoneboot {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+/// A background process (a server, an emulator) killed and reaped when the test ends, also
+/// when it panics, so no test leaves a process behind.
+pub struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    pub fn new(child: Child) -> KillOnDrop {
+        KillOnDrop(Some(child))
+    }
+
+    /// The running child.
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("child taken")
+    }
+
+    /// Hands the child over (e.g. to wait for its output); it is no longer killed on drop.
+    pub fn take(mut self) -> Child {
+        self.0.take().expect("child taken")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
