@@ -34,8 +34,8 @@ sysctl -q -w net.core.rmem_max=67108864 net.core.wmem_max=67108864 \
 
 "$PB" lab down --name "$LAB" >/dev/null 2>&1 || true
 "$PB" lab up --name "$LAB" >/dev/null || exit 1
-if [ -n "${MAX_TRANSFERS:-}" ]; then  # the file service's concurrent transfer limit (default 2,000)
-  sed -i "s/^\[files\]$/[files]\nmax_transfers = $MAX_TRANSFERS/" "$PHONEBOOT_LAB_DIR/$LAB/server.toml"
+if [ -n "${MAX_TRANSFERS:-}" ]; then  # the file service's concurrent transfer limit (lab default 20,000)
+  sed -i "s/^max_transfers = .*/max_transfers = $MAX_TRANSFERS/" "$PHONEBOOT_LAB_DIR/$LAB/server.toml"
 fi
 "$PB" lab serve --name "$LAB" >/dev/null || exit 1
 pid=$("$PB" lab status --name "$LAB" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["server_pid"] or "")')
