@@ -235,7 +235,15 @@ impl BootLog {
         )?
         .execute(params![mac, boot, started, at])?;
         // Bound the phone: drop the oldest events of earlier boots beyond the per-phone limit,
-        // then the oldest of the current boot beyond the per-boot limit.
+        // then the oldest of the current boot beyond the per-boot limit. A phone within both
+        // limits (nearly every phone, nearly every time) has nothing to drop: one indexed
+        // count instead of two deletes with sub-selects.
+        let held: i64 = tx
+            .prepare_cached("SELECT count(*) FROM bootlog_events WHERE mac = ?1")?
+            .query_row([&mac], |r| r.get(0))?;
+        if held <= limits.events_per_phone.min(limits.max_boot_events) as i64 {
+            return Ok(());
+        }
         tx.prepare_cached(
             "DELETE FROM bootlog_events WHERE mac = ?1 AND boot < ?2 AND id NOT IN
                (SELECT id FROM bootlog_events WHERE mac = ?1 ORDER BY id DESC LIMIT ?3)",
