@@ -392,23 +392,7 @@ async fn login(
     State(app): State<Arc<App>>,
     ApiJson(req): ApiJson<LoginReq>,
 ) -> ApiResult<Response> {
-    if req.username.len() > 64 || req.password.len() > 256 {
-        return Err(ApiError::field("username", "too long"));
-    }
-    let auth = app.auth.clone();
-    let session = tokio::task::spawn_blocking(move || auth.login(&req.username, &req.password))
-        .await
-        .ok()
-        .flatten();
-    let Some(s) = session else {
-        app.metrics.login_failed();
-        return Err(ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            code: "bad_credentials",
-            message: "wrong user name or password".into(),
-            fields: vec![FieldError::new("password", "wrong user name or password")],
-        });
-    };
+    let s = check_password(&app, req.username, req.password).await?;
     let opts = app.auth.options();
     let cookie = format!(
         "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
@@ -429,6 +413,32 @@ async fn login(
     Ok(res)
 }
 
+/// The password check both logins share (the form and `phoneboot login`): bounded input, the
+/// slow hash off the async threads, the lockout, and one answer for any wrong pair.
+async fn check_password(
+    app: &App,
+    username: String,
+    password: String,
+) -> ApiResult<crate::auth::NewSession> {
+    if username.len() > 64 || password.len() > 256 {
+        return Err(ApiError::field("username", "too long"));
+    }
+    let auth = app.auth.clone();
+    let session = tokio::task::spawn_blocking(move || auth.login(&username, &password))
+        .await
+        .ok()
+        .flatten();
+    session.ok_or_else(|| {
+        app.metrics.login_failed();
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "bad_credentials",
+            message: "wrong user name or password".into(),
+            fields: vec![FieldError::new("password", "wrong user name or password")],
+        }
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TokenLoginReq {
@@ -445,28 +455,11 @@ async fn login_token(
     State(app): State<Arc<App>>,
     ApiJson(req): ApiJson<TokenLoginReq>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    if req.username.len() > 64 || req.password.len() > 256 {
-        return Err(ApiError::field("username", "too long"));
-    }
     let label = req.label.unwrap_or_default();
     if label.chars().count() > 40 {
         return Err(ApiError::field("label", "at most 40 characters"));
     }
-    let auth = app.auth.clone();
-    let user = req.username.clone();
-    let session = tokio::task::spawn_blocking(move || auth.login(&user, &req.password))
-        .await
-        .ok()
-        .flatten();
-    let Some(s) = session else {
-        app.metrics.login_failed();
-        return Err(ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            code: "bad_credentials",
-            message: "wrong user name or password".into(),
-            fields: vec![FieldError::new("password", "wrong user name or password")],
-        });
-    };
+    let s = check_password(&app, req.username, req.password).await?;
     // Only the check was wanted: the session is not handed out.
     app.auth.logout(&s.id);
     if s.principal.must_change_password {
