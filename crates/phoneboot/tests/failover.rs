@@ -19,6 +19,10 @@ const MAC: &str = "00:1b:54:f0:00:01";
 const DEVICE: &str = "SEP001B54F00001";
 const CM1: &str = "198.18.100.1:2000";
 const CM2: &str = "198.18.100.2:2000";
+const SIP_MAC: &str = "00:1b:54:f0:00:02";
+const SIP_DEVICE: &str = "SEP001B54F00002";
+const SIP_CM1: &str = "198.18.100.1:5060";
+const SIP_CM2: &str = "198.18.100.2:5060";
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_phoneboot")
@@ -76,11 +80,16 @@ impl Api {
         serde_json::from_slice(&out.stdout).ok()
     }
 
-    /// This node's RIS row of the test phone, if it is registered here.
-    fn row(&mut self) -> Option<serde_json::Value> {
+    /// This node's RIS row of `device`, if it is registered here.
+    fn row_of(&mut self, device: &str) -> Option<serde_json::Value> {
         self.registrations()?
             .into_iter()
-            .find(|r| r["device"] == DEVICE)
+            .find(|r| r["device"] == device)
+    }
+
+    /// This node's RIS row of the SCCP test phone.
+    fn row(&mut self) -> Option<serde_json::Value> {
+        self.row_of(DEVICE)
     }
 }
 
@@ -142,9 +151,18 @@ fn lab_password(lab: &LabGuard) -> String {
         .expect("the lab sets an administrator password")
 }
 
-#[test]
-fn sccp_phone_fails_over_to_the_second_node_and_falls_back() {
-    let t0 = Instant::now();
+/// A lab with two nodes (cm1 = the lab's server, cm2 in its own namespace), both logged in
+/// to, and a device pool `FO` whose CallManager group lists cm1 then cm2, with a 4 s
+/// connection monitor duration.
+struct TwoNodes {
+    lab: LabGuard,
+    node2: lab::ExtraNode,
+    cm1: Api,
+    cm2: Api,
+    _scratch: tempfile::TempDir,
+}
+
+fn two_nodes() -> TwoNodes {
     let lab = LabGuard::new().expect("lab up");
     lab.serve(Path::new(bin()), Duration::from_secs(60))
         .expect("cm1 (phoneboot serve) starts in the lab");
@@ -153,16 +171,15 @@ fn sccp_phone_fails_over_to_the_second_node_and_falls_back() {
         .expect("cm2 starts in its namespace");
     let password = lab_password(&lab);
     let scratch = tempfile::tempdir().expect("tempdir");
-    let mut cm1 = Api::new(
+    let cm1 = Api::new(
         lab.admin_url().expect("admin url"),
         &password,
         scratch.path(),
         "cm1",
     );
-    let mut cm2 = Api::new(node2.admin_url.clone(), &password, scratch.path(), "cm2");
-
-    // The CallManager group cm1, cm2 (cm1 exists: the lab server seeded it as lab-cm1), a
-    // device pool using it, and a phone in that pool.
+    let cm2 = Api::new(node2.admin_url.clone(), &password, scratch.path(), "cm2");
+    // The CallManager group cm1, cm2 (cm1 exists: the lab server seeded it as lab-cm1) and
+    // a device pool using it.
     lab.phoneboot(&["node", "set", "lab-cm2", "198.18.100.2"]);
     lab.phoneboot(&["group", "set", "CMG-FO", "lab-cm1", "lab-cm2"]);
     lab.phoneboot(&[
@@ -174,6 +191,71 @@ fn sccp_phone_fails_over_to_the_second_node_and_falls_back() {
         "--monitor-secs",
         "4",
     ]);
+    TwoNodes {
+        lab,
+        node2,
+        cm1,
+        cm2,
+        _scratch: scratch,
+    }
+}
+
+/// The phone's file lists cm1 then cm2; both nodes have reloaded from the shared database.
+fn check_group_order(lab: &LabGuard, device: &str) {
+    let cnf = String::from_utf8_lossy(
+        &lab.phoneboot(&["files", "show", &format!("{device}.cnf.xml")])
+            .stdout,
+    )
+    .to_string();
+    let (p1, p2) = (
+        cnf.find("198.18.100.1").expect("cm1 listed"),
+        cnf.find("198.18.100.2").expect("cm2 listed"),
+    );
+    assert!(p1 < p2, "cm1 must come first in the group:\n{cnf}");
+    assert!(
+        cnf.contains("<connectionMonitorDuration>4</connectionMonitorDuration>"),
+        "the pool's monitor duration is in the file:\n{cnf}"
+    );
+    // Both nodes reload from the shared database.
+    std::thread::sleep(Duration::from_millis(2500));
+}
+
+/// The later events of the emulator's JSON report, in order.
+fn later_events(report: &serde_json::Value) -> Vec<String> {
+    report["later"]
+        .as_array()
+        .expect("later events")
+        .iter()
+        .filter_map(|e| e["what"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Asserts that `story` occurs in `later` in order (each a prefix of an event); returns the
+/// index after the last one.
+fn assert_story(later: &[String], story: &[String]) -> usize {
+    let mut at = 0;
+    for want in story {
+        match later[at..]
+            .iter()
+            .position(|w| w.starts_with(want.as_str()))
+        {
+            Some(i) => at += i + 1,
+            None => panic!("timeline lacks {want:?} (in order) in {later:#?}"),
+        }
+    }
+    at
+}
+
+#[test]
+fn sccp_phone_fails_over_to_the_second_node_and_falls_back() {
+    let t0 = Instant::now();
+    let TwoNodes {
+        lab,
+        node2,
+        mut cm1,
+        mut cm2,
+        _scratch: _cookies,
+    } = two_nodes();
     lab.phoneboot(&["line", "add", "4501", "--label", "Failover"]);
     lab.phoneboot(&[
         "phone",
@@ -188,19 +270,7 @@ fn sccp_phone_fails_over_to_the_second_node_and_falls_back() {
         "--pool",
         "FO",
     ]);
-    // The phone's file lists cm1 then cm2 (the servers pick the change up within 2 s).
-    let cnf = String::from_utf8_lossy(
-        &lab.phoneboot(&["files", "show", &format!("{DEVICE}.cnf.xml")])
-            .stdout,
-    )
-    .to_string();
-    let (p1, p2) = (
-        cnf.find("198.18.100.1").expect("cm1 listed"),
-        cnf.find("198.18.100.2").expect("cm2 listed"),
-    );
-    assert!(p1 < p2, "cm1 must come first in the group:\n{cnf}");
-    // Both nodes reload from the shared database.
-    std::thread::sleep(Duration::from_millis(2500));
+    check_group_order(&lab, DEVICE);
 
     // Boot and hold the registration; fall back 4 s after a failover.
     let sim = lab
@@ -319,31 +389,19 @@ fn sccp_phone_fails_over_to_the_second_node_and_falls_back() {
         report["registration"]["registered_to"], CM1,
         "first registration: {text}"
     );
-    let later: Vec<String> = report["later"]
-        .as_array()
-        .expect("later events")
-        .iter()
-        .filter_map(|e| e["what"].as_str().map(str::to_string))
-        .collect();
-    let story = [
-        format!("standby connection to {CM2}"),
-        format!("lost CallManager {CM1}"),
-        format!("failover {CM1} -> {CM2}"),
-        format!("registered to {CM2}"),
-        format!("in service on {CM2}"),
-        format!("fell back from {CM2}"),
-        format!("registered to {CM1}"),
-    ];
-    let mut at = 0;
-    for want in &story {
-        match later[at..]
-            .iter()
-            .position(|w| w.starts_with(want.as_str()))
-        {
-            Some(i) => at += i + 1,
-            None => panic!("timeline lacks {want:?} (in order) in {later:#?}"),
-        }
-    }
+    let later = later_events(&report);
+    let at = assert_story(
+        &later,
+        &[
+            format!("standby connection to {CM2}"),
+            format!("lost CallManager {CM1}"),
+            format!("failover {CM1} -> {CM2}"),
+            format!("registered to {CM2}"),
+            format!("in service on {CM2}"),
+            format!("fell back from {CM2}"),
+            format!("registered to {CM1}"),
+        ],
+    );
     // Home again: in service on cm1 with cm2 as standby (in either order).
     for want in [
         format!("in service on {CM1}"),
@@ -358,4 +416,144 @@ fn sccp_phone_fails_over_to_the_second_node_and_falls_back() {
         "failover test: boot+register {booted:?}, failover {failover:?}, fallback after cm1's return {fallback:?}, total {:?}",
         t0.elapsed()
     );
+}
+
+/// SIP: the phone registers (TCP, digest) to cm1; cm1 dies and closes the connection, the
+/// phone registers to cm2; cm1 returns and, after the pool's connection monitor duration
+/// (4 s, from the file: no command-line override), the phone registers to cm1 again and
+/// unregisters from cm2.
+#[test]
+fn sip_phone_fails_over_to_the_next_proxy_and_falls_back() {
+    let TwoNodes {
+        lab,
+        node2,
+        mut cm1,
+        mut cm2,
+        _scratch: _cookies,
+    } = two_nodes();
+    lab.phoneboot(&[
+        "line",
+        "add",
+        "4502",
+        "--label",
+        "SIP failover",
+        "--auth-user",
+        "fo4502",
+        "--auth-password",
+        "pw-4502",
+    ]);
+    lab.phoneboot(&[
+        "phone",
+        "add",
+        SIP_MAC,
+        "--model",
+        "Cisco 8845",
+        "--protocol",
+        "SIP",
+        "--line",
+        "4502",
+        "--pool",
+        "FO",
+    ]);
+    check_group_order(&lab, SIP_DEVICE);
+    let sim = lab
+        .cmd(Host::Phones, bin())
+        .args([
+            "sim",
+            "boot",
+            "--model",
+            "CP-8845",
+            "--protocol",
+            "sip",
+            "--mac",
+            SIP_MAC,
+            "--hold",
+            "90",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sim runs");
+    let mut sim = KillOnDrop::new(sim);
+    macro_rules! check {
+        ($e:expr, $($msg:tt)+) => {
+            match $e {
+                Some(v) => v,
+                None => {
+                    let (out, err) = finish(&mut sim);
+                    let log = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+                    panic!(
+                        "{}\n--- sim stdout\n{out}\n--- sim stderr\n{err}\n--- cm1 log\n{}\n--- cm2 log\n{}",
+                        format!($($msg)+),
+                        log(&lab.log_path()),
+                        log(&node2.log_path),
+                    );
+                }
+            }
+        };
+    }
+
+    // 1. Registered to cm1 only.
+    let row = check!(
+        wait_for(Duration::from_secs(30), || cm1.row_of(SIP_DEVICE)),
+        "SIP phone never registered to cm1"
+    );
+    assert_eq!(row["node"], "lab-cm1", "{row}");
+    assert!(
+        cm2.row_of(SIP_DEVICE).is_none(),
+        "registered to cm2 as well before any failure"
+    );
+
+    // 2. cm1 dies: its TCP connection closes and the phone registers to cm2.
+    let pid = lab.server_pid().expect("cm1 runs");
+    // SAFETY: a pid we started (the lab server), still alive.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+    let t_kill = Instant::now();
+    let row = check!(
+        wait_for(Duration::from_secs(10), || cm2.row_of(SIP_DEVICE)),
+        "the SIP phone did not register to cm2 within 10 s of cm1's death"
+    );
+    let failover = t_kill.elapsed();
+    assert_eq!(row["node"], "lab-cm2", "{row}");
+
+    // 3. cm1 returns: the phone goes back after the monitor duration and leaves cm2.
+    std::thread::sleep(Duration::from_millis(500));
+    lab.serve(Path::new(bin()), Duration::from_secs(60))
+        .expect("cm1 restarts");
+    let t_back = Instant::now();
+    let row = check!(
+        wait_for(Duration::from_secs(20), || cm1.row_of(SIP_DEVICE)),
+        "the SIP phone did not fall back to cm1 within 20 s of its return"
+    );
+    let fallback = t_back.elapsed();
+    assert_eq!(row["node"], "lab-cm1", "{row}");
+    check!(
+        wait_for(Duration::from_secs(5), || {
+            cm2.registrations()
+                .is_some_and(|r| r.iter().all(|r| r["device"] != SIP_DEVICE))
+                .then_some(())
+        }),
+        "cm2 still lists the SIP phone after the fallback (no Expires: 0?)"
+    );
+
+    // 4. The emulator's timeline.
+    let (text, err) = finish(&mut sim);
+    let report: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("sim JSON: {e}\n{text}\n{err}"));
+    assert_eq!(report["registered"], true, "{text}");
+    assert_eq!(report["registration"]["registered_to"], SIP_CM1, "{text}");
+    assert_story(
+        &later_events(&report),
+        &[
+            format!("lost CallManager {SIP_CM1}"),
+            format!("failover {SIP_CM1} -> {SIP_CM2}"),
+            format!("registered to {SIP_CM2}: SIP with digest"),
+            format!("fell back from {SIP_CM2} to {SIP_CM1}"),
+            format!("registered to {SIP_CM1}"),
+        ],
+    );
+    eprintln!("SIP failover test: failover {failover:?}, fallback after cm1's return {fallback:?}");
 }

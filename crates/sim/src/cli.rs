@@ -11,7 +11,7 @@ use mac::Mac;
 
 use crate::model::{parse_protocol, Model, ModelRef};
 use crate::phone::{run_phone, BootOptions, Env, PhoneSpec, Timeouts};
-use crate::register::{set_sccp_failover, SccpFailover};
+use crate::register::{set_failover, Failover};
 use crate::report::write_csv;
 use crate::storm::{self, StormConfig};
 
@@ -64,10 +64,12 @@ pub struct CommonArgs {
     /// Leave the leased addresses on --ip-if at exit.
     #[arg(long)]
     pub keep_addresses: bool,
-    /// SCCP: registered to a backup CallManager, ask the primary to take the phone back
-    /// (RegisterTokenReq) after this many seconds.
-    #[arg(long, default_value_t = 30.0)]
-    pub fallback_secs: f64,
+    /// Registered to a backup CallManager, go back to the primary after this many seconds
+    /// (SCCP: RegisterTokenReq; SIP: REGISTER to the primary, then unregister from the
+    /// backup). Default: the device pool's connectionMonitorDuration from the phone's
+    /// configuration file, else 120 s.
+    #[arg(long)]
+    pub fallback_secs: Option<f64>,
     /// SCCP: unanswered keepalives before a CallManager is declared dead.
     #[arg(long, default_value_t = 3)]
     pub missed_keepalives: u32,
@@ -80,10 +82,12 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    /// The SCCP failover settings these options ask for.
-    pub fn sccp_failover(&self) -> SccpFailover {
-        SccpFailover {
-            fallback_interval: Duration::from_secs_f64(self.fallback_secs.clamp(0.1, 86_400.0)),
+    /// The failover settings these options ask for.
+    pub fn failover(&self) -> Failover {
+        Failover {
+            fallback_interval: self
+                .fallback_secs
+                .map(|s| Duration::from_secs_f64(s.clamp(0.1, 86_400.0))),
             missed_keepalives: self.missed_keepalives.max(1),
             standby: !self.no_standby,
         }
@@ -244,7 +248,7 @@ pub fn read_phones_csv(
 pub async fn run_boot(args: BootArgs) -> i32 {
     let model = args.model.0;
     let protocol = args.protocol.unwrap_or_else(|| model.default_protocol());
-    set_sccp_failover(args.common.sccp_failover());
+    set_failover(args.common.failover());
     let env = match Env::open(
         &args.common.raw_if,
         &args.common.ip_if,
@@ -328,7 +332,7 @@ pub async fn run_storm(args: StormArgs) -> i32 {
             })
             .collect(),
     };
-    set_sccp_failover(args.common.sccp_failover());
+    set_failover(args.common.failover());
     let env = match Env::open(
         &args.common.raw_if,
         &args.common.ip_if,
@@ -477,7 +481,7 @@ mod tests {
         assert_eq!(b.mac.device_name(), "SEP001B54AABBCC");
         assert!(b.common.json);
         assert_eq!(b.common.raw_if, "phone0");
-        assert_eq!(b.common.sccp_failover(), SccpFailover::default());
+        assert_eq!(b.common.failover(), Failover::default());
         let t = T::parse_from([
             "x",
             "boot",
@@ -491,8 +495,8 @@ mod tests {
             "1",
         ]);
         let Cmd::Boot(b) = t.cmd else { panic!() };
-        let f = b.common.sccp_failover();
-        assert_eq!(f.fallback_interval, Duration::from_secs(4));
+        let f = b.common.failover();
+        assert_eq!(f.fallback_interval, Some(Duration::from_secs(4)));
         assert_eq!(f.missed_keepalives, 1);
         assert!(f.standby);
         assert!(T::try_parse_from(["x", "boot", "--mac", "zz"]).is_err());

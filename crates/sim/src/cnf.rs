@@ -212,6 +212,9 @@ pub struct PhoneConfig {
     pub transport: Option<u8>,
     pub register_expires: Option<u32>,
     pub version_stamp: Option<String>,
+    /// The device pool's `connectionMonitorDuration`: seconds on a backup CallManager
+    /// before falling back to a higher-priority one.
+    pub connection_monitor_secs: Option<u32>,
 }
 
 /// Reads a configuration file. `device_type` picks `loadInformation<N>` in XMLDefault.
@@ -299,6 +302,10 @@ pub fn parse_config(bytes: &[u8], device_type: Option<u32>) -> Result<PhoneConfi
             .and_then(|s| s.text_at("sipStack/timerRegisterExpires"))
             .and_then(|t| t.parse().ok()),
         version_stamp: root.text_at("versionStamp"),
+        connection_monitor_secs: root
+            .path("devicePool/connectionMonitorDuration")
+            .or_else(|| root.find("connectionMonitorDuration"))
+            .and_then(|n| n.text.trim().parse().ok()),
     })
 }
 
@@ -336,6 +343,7 @@ mod tests {
         );
         assert_eq!(c.transport, Some(1));
         assert_eq!(c.register_expires, Some(3600));
+        assert_eq!(c.connection_monitor_secs, Some(120));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! client, on kernel sockets bound to the phone's leased address, through the CallManager
 //! list of the configuration file in priority order.
 
+use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -18,38 +19,53 @@ use crate::model::{Family, Model};
 use crate::phone::resolve_v4;
 use crate::report::{CallManagerAttempt, RegistrationInfo};
 
-/// How emulated SCCP phones fail over and fall back, for the whole process (the command
-/// line sets it once; the phone's defaults otherwise).
+/// How emulated phones fail over and fall back, for the whole process (the command line
+/// sets it once; the phone's defaults otherwise).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SccpFailover {
-    /// Registered to a backup, ask the primary for a token after this long.
-    pub fallback_interval: Duration,
-    /// Keepalives left unanswered before a CallManager is declared dead.
+pub struct Failover {
+    /// Registered to a backup, go back to the primary after this long; None: the
+    /// configuration file's connectionMonitorDuration, else [`DEFAULT_FALLBACK`].
+    pub fallback_interval: Option<Duration>,
+    /// SCCP: keepalives left unanswered before a CallManager is declared dead.
     pub missed_keepalives: u32,
-    /// Keep a standby connection to the next CallManager.
+    /// SCCP: keep a standby connection to the next CallManager.
     pub standby: bool,
 }
 
-impl Default for SccpFailover {
+/// CallManager's default connection monitor duration.
+pub const DEFAULT_FALLBACK: Duration = Duration::from_secs(120);
+
+impl Default for Failover {
     fn default() -> Self {
-        SccpFailover {
-            fallback_interval: Duration::from_secs(30),
+        Failover {
+            fallback_interval: None,
             missed_keepalives: 3,
             standby: true,
         }
     }
 }
 
-static SCCP_FAILOVER: std::sync::OnceLock<SccpFailover> = std::sync::OnceLock::new();
+static FAILOVER: std::sync::OnceLock<Failover> = std::sync::OnceLock::new();
 
-/// Sets the failover behaviour of every SCCP phone this process emulates; only the first
-/// call counts (returns false for later ones).
-pub fn set_sccp_failover(f: SccpFailover) -> bool {
-    SCCP_FAILOVER.set(f).is_ok()
+/// Sets the failover behaviour of every phone this process emulates; only the first call
+/// counts (returns false for later ones).
+pub fn set_failover(f: Failover) -> bool {
+    FAILOVER.set(f).is_ok()
 }
 
-fn sccp_failover() -> SccpFailover {
-    SCCP_FAILOVER.get().copied().unwrap_or_default()
+fn failover() -> Failover {
+    FAILOVER.get().copied().unwrap_or_default()
+}
+
+/// How long this phone stays on a backup before going back to a higher-priority
+/// CallManager: the command line's choice, else its file's connectionMonitorDuration.
+fn fallback_interval(cfg: &PhoneConfig) -> Duration {
+    failover().fallback_interval.unwrap_or_else(|| {
+        cfg.connection_monitor_secs
+            .filter(|s| *s > 0)
+            .map(|s| Duration::from_secs(u64::from(s)))
+            .unwrap_or(DEFAULT_FALLBACK)
+    })
 }
 
 /// What the drivers need to know about the phone.
@@ -127,9 +143,10 @@ pub async fn register(
     stop: &mut watch::Receiver<bool>,
 ) -> (RegDone, Option<Registration>) {
     let t = targets(cfg, ctx.protocol).await;
+    let fallback = fallback_interval(cfg);
     match ctx.protocol {
-        Protocol::Sccp => sccp_register(ctx, t, stop).await,
-        Protocol::Sip => sip_register(ctx, cfg, t, stop).await,
+        Protocol::Sccp => sccp_register(ctx, t, fallback, stop).await,
+        Protocol::Sip => sip_register(ctx, cfg, t, fallback, stop).await,
     }
 }
 
@@ -445,14 +462,15 @@ impl SccpReg {
 async fn sccp_register(
     ctx: &Ctx,
     t: Vec<(String, Option<SocketAddr>)>,
+    fallback: Duration,
     stop: &mut watch::Receiver<bool>,
 ) -> (RegDone, Option<Registration>) {
     let n = t.len().max(1);
     let mut pc = sccp::PhoneConfig::new(ctx.mac.octets(), ctx.ip, sccp_profile(ctx.model), n);
     pc.register_timeout = ctx.timeout;
     pc.retry_delay = Duration::from_secs(10);
-    let fo = sccp_failover();
-    pc.fallback_interval = fo.fallback_interval;
+    let fo = failover();
+    pc.fallback_interval = fallback;
     pc.missed_keepalives = fo.missed_keepalives.max(1);
     pc.standby = fo.standby;
     let (tx, rx) = mpsc::channel(64);
@@ -654,13 +672,180 @@ impl SipSock {
     }
 }
 
-/// A SIP registration being kept.
-pub struct SipReg {
+/// Who the phone registers as: the same towards every CallManager of its list.
+#[derive(Debug, Clone)]
+struct SipIdentity {
+    user: String,
+    auth_user: String,
+    password: String,
+    tcp: bool,
+    expires: u32,
+}
+
+impl SipIdentity {
+    fn new(ctx: &Ctx, cfg: &PhoneConfig) -> SipIdentity {
+        let line = cfg.sip_lines.first();
+        let user = line
+            .map(|l| l.name.clone())
+            .unwrap_or_else(|| ctx.mac.device_name());
+        SipIdentity {
+            auth_user: line
+                .and_then(|l| l.auth_name.clone())
+                .unwrap_or_else(|| user.clone()),
+            password: line
+                .and_then(|l| l.auth_password.clone())
+                .unwrap_or_default(),
+            user,
+            tcp: cfg.transport == Some(1),
+            expires: cfg.register_expires.unwrap_or(ctx.sip_expires).max(60),
+        }
+    }
+
+    /// The timeline's detail of a registration to `addr`.
+    fn describe(&self, addr: SocketAddr, granted: u32) -> String {
+        format!(
+            "SIP {} as {}@{} over {}, expires {granted} s",
+            if self.password.is_empty() {
+                "(no digest)"
+            } else {
+                "with digest"
+            },
+            self.user,
+            addr.ip(),
+            if self.tcp { "TCP" } else { "UDP" }
+        )
+    }
+}
+
+/// Why a CallManager did not take the registration.
+#[derive(Debug)]
+enum SipFail {
+    Rejected(u16, String),
+    Other(String),
+}
+
+impl std::fmt::Display for SipFail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SipFail::Rejected(code, reason) => write!(f, "{code} {reason}"),
+            SipFail::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+/// A registration one CallManager accepted, on its own socket and dialog.
+struct SipBinding {
     sock: SipSock,
     client: sip::RegisterClient,
+    addr: SocketAddr,
+    /// The expiry asked for (raised by 423 Interval Too Brief).
     expires: u32,
+    granted: u32,
+}
+
+/// REGISTER until a final answer: the first request, the one answering a challenge, the
+/// one after a 423.
+async fn register_rounds(
+    sock: &mut SipSock,
+    client: &mut sip::RegisterClient,
+    expires: &mut u32,
+    timeout: Duration,
+) -> Result<u32, SipFail> {
+    for _ in 0..4 {
+        match transact(sock, client, *expires, timeout).await {
+            Ok(sip::ClientEvent::Challenged) => continue,
+            Ok(sip::ClientEvent::IntervalTooBrief { min }) => *expires = min,
+            Ok(sip::ClientEvent::Registered { expires: granted }) => return Ok(granted),
+            Ok(sip::ClientEvent::Rejected { code, reason }) => {
+                return Err(SipFail::Rejected(code, reason))
+            }
+            Ok(other) => return Err(SipFail::Other(format!("unexpected {other:?}"))),
+            Err(e) => return Err(SipFail::Other(e)),
+        }
+    }
+    Err(SipFail::Other("challenged repeatedly".into()))
+}
+
+/// Opens a socket towards `addr` from the phone's address and registers there.
+async fn sip_bind(ctx: &Ctx, id: &SipIdentity, addr: SocketAddr) -> Result<SipBinding, SipFail> {
+    let sock = if id.tcp {
+        match connect_from(ctx.ip, addr, ctx.timeout).await {
+            Ok(s) => SipSock::Tcp(s, Vec::new()),
+            Err(e) => return Err(SipFail::Other(format!("no TCP connection: {e}"))),
+        }
+    } else {
+        // 5060 unless another registration of this phone holds it (failover, fallback).
+        let s = match UdpSocket::bind(SocketAddrV4::new(ctx.ip, 5060)).await {
+            Ok(s) => s,
+            Err(_) => UdpSocket::bind(SocketAddrV4::new(ctx.ip, 0))
+                .await
+                .map_err(|e| SipFail::Other(format!("bind: {e}")))?,
+        };
+        SipSock::Udp(s, addr)
+    };
+    let local = match &sock {
+        SipSock::Udp(s, _) => s.local_addr(),
+        SipSock::Tcp(s, _) => s.local_addr(),
+    }
+    .unwrap_or(SocketAddr::V4(SocketAddrV4::new(ctx.ip, 5060)));
+    let ccfg = sip::ClientConfig {
+        domain: addr.ip().to_string(),
+        user: id.user.clone(),
+        auth_user: id.auth_user.clone(),
+        password: id.password.clone(),
+        local,
+        transport: if id.tcp {
+            sip::Transport::Tcp
+        } else {
+            sip::Transport::Udp
+        },
+        mac: Some(ctx.mac),
+        model: Some(format!("Cisco {}", ctx.model.name)),
+        user_agent: format!(
+            "Cisco-{}/{} (phoneboot-sim)",
+            ctx.model.name.replace('-', ""),
+            ctx.model.running_load(Protocol::Sip)
+        ),
+        reg_id: 1,
+        call_id: format!("{}-{}@{}", token(), ctx.mac.device_name(), ctx.ip),
+        from_tag: token(),
+    };
+    let mut client = sip::RegisterClient::new(ccfg);
+    let mut sock = sock;
+    let mut expires = id.expires;
+    let granted = register_rounds(&mut sock, &mut client, &mut expires, ctx.timeout).await?;
+    Ok(SipBinding {
+        sock,
+        client,
+        addr,
+        expires,
+        granted,
+    })
+}
+
+/// Refresh at 80 % of the granted time.
+fn refresh_period(granted: u32) -> Duration {
+    Duration::from_secs(u64::from(granted.max(10)) * 8 / 10)
+}
+
+/// A SIP registration being kept, with the CallManager list it fails over along: a
+/// CallManager that closes the connection or does not answer a refresh is replaced by the
+/// next one of the list that accepts; registered to a backup, the phone tries the
+/// higher-priority ones again every fallback interval and unregisters from the backup when
+/// one takes it.
+pub struct SipReg {
+    ctx: Ctx,
+    id: SipIdentity,
+    targets: Vec<(String, Option<SocketAddr>)>,
+    /// Index in `targets` of the CallManager registered to.
+    active: usize,
+    b: SipBinding,
     refresh_at: tokio::time::Instant,
-    node: String,
+    fallback: Duration,
+    /// Registered to a backup: when to try the higher-priority CallManagers again.
+    fallback_at: Option<tokio::time::Instant>,
+    /// Timeline lines not yet handed out, oldest first.
+    queued: VecDeque<HoldEnd>,
 }
 
 fn token() -> String {
@@ -715,6 +900,7 @@ async fn sip_register(
     ctx: &Ctx,
     cfg: &PhoneConfig,
     t: Vec<(String, Option<SocketAddr>)>,
+    fallback: Duration,
     stop: &mut watch::Receiver<bool>,
 ) -> (RegDone, Option<Registration>) {
     let mut info = RegistrationInfo {
@@ -724,27 +910,13 @@ async fn sip_register(
         detail: String::new(),
         keepalive_secs: None,
     };
-    let line = cfg.sip_lines.first().cloned();
-    let device = ctx.mac.device_name();
-    let user = line
-        .as_ref()
-        .map(|l| l.name.clone())
-        .unwrap_or_else(|| device.clone());
-    let auth_user = line
-        .as_ref()
-        .and_then(|l| l.auth_name.clone())
-        .unwrap_or_else(|| user.clone());
-    let password = line
-        .as_ref()
-        .and_then(|l| l.auth_password.clone())
-        .unwrap_or_default();
-    let tcp = cfg.transport == Some(1);
-    let expires = cfg.register_expires.unwrap_or(ctx.sip_expires).max(60);
+    let id = SipIdentity::new(ctx, cfg);
     let mut last_reject = None;
-    for (name, addr) in t {
+    for i in 0..t.len() {
         if *stop.borrow() {
             break;
         }
+        let (name, addr) = t[i].clone();
         let attempt = |result: String| CallManagerAttempt {
             node: name.clone(),
             port: addr.map(|a| a.port()).unwrap_or(0),
@@ -754,100 +926,24 @@ async fn sip_register(
             info.attempts.push(attempt("cannot resolve".into()));
             continue;
         };
-        let sock = if tcp {
-            match connect_from(ctx.ip, addr, ctx.timeout).await {
-                Ok(s) => SipSock::Tcp(s, Vec::new()),
-                Err(e) => {
-                    info.attempts
-                        .push(attempt(format!("no TCP connection: {e}")));
-                    continue;
-                }
-            }
-        } else {
-            let s = match UdpSocket::bind(SocketAddrV4::new(ctx.ip, 5060)).await {
-                Ok(s) => s,
-                Err(_) => match UdpSocket::bind(SocketAddrV4::new(ctx.ip, 0)).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        info.attempts.push(attempt(format!("bind: {e}")));
-                        continue;
-                    }
-                },
-            };
-            SipSock::Udp(s, addr)
-        };
-        let local = match &sock {
-            SipSock::Udp(s, _) => s.local_addr(),
-            SipSock::Tcp(s, _) => s.local_addr(),
-        }
-        .unwrap_or(SocketAddr::V4(SocketAddrV4::new(ctx.ip, 5060)));
-        let domain = addr.ip().to_string();
-        let ccfg = sip::ClientConfig {
-            domain,
-            user: user.clone(),
-            auth_user: auth_user.clone(),
-            password: password.clone(),
-            local,
-            transport: if tcp {
-                sip::Transport::Tcp
-            } else {
-                sip::Transport::Udp
-            },
-            mac: Some(ctx.mac),
-            model: Some(format!("Cisco {}", ctx.model.name)),
-            user_agent: format!(
-                "Cisco-{}/{} (phoneboot-sim)",
-                ctx.model.name.replace('-', ""),
-                ctx.model.running_load(Protocol::Sip)
-            ),
-            reg_id: 1,
-            call_id: format!("{}-{}@{}", token(), device, ctx.ip),
-            from_tag: token(),
-        };
-        let mut client = sip::RegisterClient::new(ccfg);
-        let mut sock = sock;
-        let mut exp = expires;
-        let mut result = None;
-        for _ in 0..4 {
-            match transact(&mut sock, &mut client, exp, ctx.timeout).await {
-                Ok(sip::ClientEvent::Challenged) => continue,
-                Ok(sip::ClientEvent::IntervalTooBrief { min }) => {
-                    exp = min;
-                    continue;
-                }
-                Ok(e) => {
-                    result = Some(Ok(e));
-                    break;
-                }
-                Err(e) => {
-                    result = Some(Err(e));
-                    break;
-                }
-            }
-        }
-        match result {
-            Some(Ok(sip::ClientEvent::Registered { expires: granted })) => {
+        match sip_bind(ctx, &id, addr).await {
+            Ok(b) => {
                 info.attempts
-                    .push(attempt(format!("200 OK, expires {granted}")));
+                    .push(attempt(format!("200 OK, expires {}", b.granted)));
                 info.registered_to = Some(name.clone());
-                info.keepalive_secs = Some(granted);
-                info.detail = format!(
-                    "SIP {} as {user}@{} over {}, expires {granted} s",
-                    if password.is_empty() {
-                        "(no digest)"
-                    } else {
-                        "with digest"
-                    },
-                    addr.ip(),
-                    if tcp { "TCP" } else { "UDP" }
-                );
-                let refresh = Duration::from_secs(u64::from(granted.max(10)) * 8 / 10);
+                info.keepalive_secs = Some(b.granted);
+                info.detail = id.describe(addr, b.granted);
+                let now = tokio::time::Instant::now();
                 let reg = SipReg {
-                    sock,
-                    client,
-                    expires: exp,
-                    refresh_at: tokio::time::Instant::now() + refresh,
-                    node: name,
+                    ctx: ctx.clone(),
+                    id,
+                    refresh_at: now + refresh_period(b.granted),
+                    fallback_at: (i > 0).then(|| now + fallback),
+                    targets: t,
+                    active: i,
+                    b,
+                    fallback,
+                    queued: VecDeque::new(),
                 };
                 return (
                     RegDone {
@@ -857,15 +953,12 @@ async fn sip_register(
                     Some(Registration::Sip(Box::new(reg))),
                 );
             }
-            Some(Ok(sip::ClientEvent::Rejected { code, reason })) => {
-                info.attempts.push(attempt(format!("{code} {reason}")));
-                last_reject = Some(format!("{name} answered {code} {reason}"));
+            Err(e) => {
+                if let SipFail::Rejected(..) = e {
+                    last_reject = Some(format!("{name} answered {e}"));
+                }
+                info.attempts.push(attempt(e.to_string()));
             }
-            Some(Ok(other)) => {
-                info.attempts.push(attempt(format!("unexpected {other:?}")));
-            }
-            Some(Err(e)) => info.attempts.push(attempt(e)),
-            None => info.attempts.push(attempt("challenged repeatedly".into())),
         }
     }
     let failure = match last_reject {
@@ -894,19 +987,27 @@ async fn sip_register(
 }
 
 impl SipReg {
+    fn name(&self, i: usize) -> String {
+        self.targets.get(i).map(|t| t.0.clone()).unwrap_or_default()
+    }
+
     async fn hold(&mut self, stop: &mut watch::Receiver<bool>) -> HoldEnd {
         loop {
+            if let Some(e) = self.queued.pop_front() {
+                return e;
+            }
             if *stop.borrow() {
                 return HoldEnd::Stopped;
             }
+            let far = tokio::time::Instant::now() + Duration::from_secs(3600);
             tokio::select! {
-                r = self.sock.recv() => match r {
+                r = self.b.sock.recv() => match r {
                     Ok(m) => {
                         if m.status().is_some() {
-                            let _ = self.client.on_response(&m);
+                            let _ = self.b.client.on_response(&m);
                             continue;
                         }
-                        let _ = self.sock.send(&m.response(200, "OK").encode()).await;
+                        let _ = self.b.sock.send(&m.response(200, "OK").encode()).await;
                         if m.method() == Some(&sip::Method::Notify) {
                             let event = m.header("Event").unwrap_or("").to_ascii_lowercase();
                             let body = String::from_utf8_lossy(&m.body).to_string();
@@ -919,39 +1020,124 @@ impl SipReg {
                                     .to_string();
                                 return HoldEnd::Restart(format!(
                                     "SIP NOTIFY {event} action={action} from {}",
-                                    self.node
+                                    self.name(self.active)
                                 ));
                             }
                         }
                     }
                     Err(e) => {
-                        if !self.sock.is_udp() {
-                            return HoldEnd::Restart(format!("lost {}: {e}", self.node));
+                        // UDP: a stray datagram; TCP: the CallManager is gone.
+                        if !self.b.sock.is_udp() {
+                            self.fail_over(e).await;
                         }
                     }
                 },
                 _ = tokio::time::sleep_until(self.refresh_at) => {
-                    let msg = self.client.register(self.expires, &token(), &token());
-                    let _ = self.sock.send(&msg.encode()).await;
-                    let period = Duration::from_secs(u64::from(self.expires.max(10)) * 8 / 10);
-                    self.refresh_at = tokio::time::Instant::now() + period;
+                    let b = &mut self.b;
+                    match register_rounds(&mut b.sock, &mut b.client, &mut b.expires, self.ctx.timeout).await {
+                        Ok(granted) => {
+                            b.granted = granted;
+                            self.refresh_at = tokio::time::Instant::now() + refresh_period(granted);
+                        }
+                        Err(e) => self.fail_over(format!("refresh failed: {e}")).await,
+                    }
+                }
+                _ = tokio::time::sleep_until(self.fallback_at.unwrap_or(far)) => {
+                    self.fall_back().await;
                 }
                 _ = crate::phone::stop_requested(stop) => {}
             }
         }
     }
 
-    async fn stop(&mut self) {
+    /// Registers to `j` on a new binding; the old one is dropped (its dialog ends).
+    fn switch_to(&mut self, j: usize, b: SipBinding) {
+        let now = tokio::time::Instant::now();
+        self.queued.push_back(HoldEnd::Event(format!(
+            "registered to {}: {}",
+            self.name(j),
+            self.id.describe(b.addr, b.granted)
+        )));
+        self.refresh_at = now + refresh_period(b.granted);
+        self.fallback_at = (j > 0).then(|| now + self.fallback);
+        self.active = j;
+        self.b = b;
+    }
+
+    /// The active CallManager is gone: the next of the list that accepts takes the phone;
+    /// none does: start over (files, then the list from the top).
+    async fn fail_over(&mut self, why: String) {
+        let from = self.active;
+        self.queued.push_back(HoldEnd::Event(format!(
+            "lost CallManager {}: {why}",
+            self.name(from)
+        )));
+        let n = self.targets.len();
+        for j in (1..n).map(|k| (from + k) % n) {
+            let Some(addr) = self.targets[j].1 else {
+                continue;
+            };
+            match sip_bind(&self.ctx, &self.id, addr).await {
+                Ok(b) => {
+                    self.queued.push_back(HoldEnd::Event(format!(
+                        "failover {} -> {}",
+                        self.name(from),
+                        self.name(j)
+                    )));
+                    self.switch_to(j, b);
+                    return;
+                }
+                Err(e) => self.queued.push_back(HoldEnd::Event(format!(
+                    "{} did not take the phone: {e}",
+                    self.name(j)
+                ))),
+            }
+        }
+        self.queued.push_back(HoldEnd::Restart(format!(
+            "no CallManager took the phone after {} was lost",
+            self.name(from)
+        )));
+    }
+
+    /// On a backup: the first higher-priority CallManager that accepts takes the phone
+    /// back, then the backup is told the phone left (Expires: 0).
+    async fn fall_back(&mut self) {
+        let from = self.active;
+        for j in 0..from {
+            let Some(addr) = self.targets[j].1 else {
+                continue;
+            };
+            // Refusals are expected while the primary is still down: not kept.
+            if let Ok(b) = sip_bind(&self.ctx, &self.id, addr).await {
+                self.unregister().await;
+                self.queued.push_back(HoldEnd::Event(format!(
+                    "fell back from {} to {}",
+                    self.name(from),
+                    self.name(j)
+                )));
+                self.switch_to(j, b);
+                return;
+            }
+        }
+        self.fallback_at = Some(tokio::time::Instant::now() + self.fallback);
+    }
+
+    /// Best effort, bounded: REGISTER with Expires: 0 on the active binding.
+    async fn unregister(&mut self) {
         let _ = tokio::time::timeout(
             Duration::from_millis(500),
             transact(
-                &mut self.sock,
-                &mut self.client,
+                &mut self.b.sock,
+                &mut self.b.client,
                 0,
                 Duration::from_millis(500),
             ),
         )
         .await;
+    }
+
+    async fn stop(&mut self) {
+        self.unregister().await;
     }
 }
 
