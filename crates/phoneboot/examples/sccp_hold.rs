@@ -36,18 +36,9 @@ fn mac_of(i: usize) -> [u8; 6] {
     [0x00, 0x1B, b[0], b[1], b[2], b[3]]
 }
 
+/// The soft open-file limit raised to the hard one; each held phone is a descriptor.
 fn raise_nofile() -> u64 {
-    let mut l = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on a valid struct.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut l);
-        l.rlim_cur = l.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &l);
-    }
-    l.rlim_cur
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024)
 }
 
 #[derive(Default)]

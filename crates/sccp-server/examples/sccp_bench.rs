@@ -27,25 +27,11 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// `n` descriptors if root may raise the hard limit, else the whole hard limit (this
+/// sandbox's 20,000 cannot be raised).
 fn raise_fd_limit(n: u64) {
-    let lim = libc::rlimit {
-        rlim_cur: n,
-        rlim_max: n,
-    };
-    // SAFETY: plain syscall with a valid struct.
-    let r = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    if r != 0 {
-        // Keep what we have: the hard limit of this sandbox (20,000) cannot be raised.
-        let mut cur = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: as above.
-        unsafe {
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur);
-            cur.rlim_cur = cur.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &cur);
-        }
+    if rlimit::setrlimit(rlimit::Resource::NOFILE, n, n).is_err() {
+        let _ = rlimit::increase_nofile_limit(n);
     }
 }
 

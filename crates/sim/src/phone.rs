@@ -1081,14 +1081,7 @@ pub(crate) async fn stop_requested(stop: &mut watch::Receiver<bool>) {
 
 /// Lifts the open-file limit to its hard maximum: a storm holds a socket or two per phone.
 fn raise_nofile() {
-    // SAFETY: getrlimit/setrlimit on a valid, local rlimit struct.
-    unsafe {
-        let mut r: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
-            r.rlim_cur = r.rlim_max;
-            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        }
-    }
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
 }
 
 fn break_err(last: &mut String, e: &str) {

@@ -73,27 +73,16 @@ fn init_logging(format: &str) {
     }
 }
 
-/// Moves this thread (and every thread it starts afterwards) into a named network namespace.
 /// Every held SCCP/TCP phone costs a descriptor: take the whole hard RLIMIT_NOFILE (systemd
 /// and shells often give a soft limit of 1,024 under a hard one of 500,000 or more).
 fn raise_nofile_limit() {
-    let mut l = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) != 0 || l.rlim_cur >= l.rlim_max {
-            return;
-        }
-        let soft = l.rlim_cur;
-        l.rlim_cur = l.rlim_max;
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &l) == 0 {
-            tracing::debug!(from = soft, to = l.rlim_max, "raised the open-file limit");
-        }
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
 }
 
+/// Moves this thread (and every thread it starts afterwards) into a named network namespace.
 pub fn enter_netns(name: &str) -> anyhow::Result<()> {
     use std::os::fd::AsRawFd;
     let path = format!("/run/netns/{name}");
