@@ -204,7 +204,7 @@ async fn reset(
         return (
             StatusCode::BAD_REQUEST,
             Json(
-                serde_json::json!({"code": "invalid", "field": "device", "message": format!("{device:?} is not a SEP<MAC> name or MAC")}),
+                serde_json::json!({"error": {"code": "invalid", "field": "device", "message": format!("{device:?} is not a SEP<MAC> name or MAC")}}),
             ),
         );
     };
@@ -216,7 +216,7 @@ async fn reset(
             return (
                 StatusCode::BAD_REQUEST,
                 Json(
-                    serde_json::json!({"code": "invalid", "field": "kind", "message": format!("expected reset, restart or apply-config, found {other:?}")}),
+                    serde_json::json!({"error": {"code": "invalid", "field": "kind", "message": format!("expected reset, restart or apply-config, found {other:?}")}}),
                 ),
             )
         }
@@ -228,7 +228,9 @@ async fn reset(
         ),
         Err(e) => (
             StatusCode::CONFLICT,
-            Json(serde_json::json!({"code": "not_registered", "field": "device", "message": e})),
+            Json(
+                serde_json::json!({"error": {"code": "not_registered", "field": "device", "message": e}}),
+            ),
         ),
     }
 }

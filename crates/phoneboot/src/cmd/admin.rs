@@ -32,10 +32,15 @@ pub fn reset(target: &Target, device: &str, kind: &str) -> anyhow::Result<ExitCo
         &format!("/api/devices/{device}/reset"),
         Some(&format!("{{\"kind\":\"{kind}\"}}")),
     )?;
-    println!("{}", body.trim());
-    Ok(if status == 200 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    if status == 200 {
+        println!("{}", body.trim());
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Errors come as the REST API's `{"error": {"code", "field", "message"}}`.
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    match v["error"]["message"].as_str() {
+        Some(m) => eprintln!("phoneboot: {device}: {m}"),
+        None => eprintln!("phoneboot: {device}: HTTP {status}: {}", body.trim()),
+    }
+    Ok(ExitCode::from(1))
 }
