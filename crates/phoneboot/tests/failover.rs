@@ -93,27 +93,105 @@ impl Api {
     }
 }
 
-/// Stops the emulator (SIGINT: it unregisters and prints its report) and returns its stdout
-/// and stderr.
-fn finish(sim: &mut KillOnDrop) -> (String, String) {
-    // SAFETY: the emulator's pid (`ip netns exec` execs it), still ours to signal.
-    unsafe {
-        libc::kill(sim.child().id() as i32, libc::SIGINT);
+/// An emulator holding one phone's registration (`sim boot --hold`), and what to show when
+/// a check fails: its timeline and both nodes' logs.
+struct HeldPhone<'a> {
+    sim: KillOnDrop,
+    lab: &'a LabGuard,
+    node2: &'a lab::ExtraNode,
+}
+
+impl<'a> HeldPhone<'a> {
+    /// `sim boot` of `mac` holding its registration for up to 90 s, JSON report, in the
+    /// phones namespace.
+    fn boot(
+        lab: &'a LabGuard,
+        node2: &'a lab::ExtraNode,
+        model: &str,
+        protocol: &str,
+        mac: &str,
+        extra: &[&str],
+    ) -> HeldPhone<'a> {
+        let sim = lab
+            .cmd(Host::Phones, bin())
+            .args(["sim", "boot", "--model", model, "--protocol", protocol])
+            .args(["--mac", mac, "--hold", "90", "--json"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sim runs");
+        HeldPhone {
+            sim: KillOnDrop::new(sim),
+            lab,
+            node2,
+        }
     }
-    let end = Instant::now() + Duration::from_secs(15);
-    while sim.child().try_wait().ok().flatten().is_none() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(100));
+
+    /// The value, or a panic with `what`, the emulator's output and both servers' logs.
+    fn check<T>(&mut self, v: Option<T>, what: &str) -> T {
+        if let Some(v) = v {
+            return v;
+        }
+        let (out, err) = self.finish();
+        let log = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        panic!(
+            "{what}\n--- sim stdout\n{out}\n--- sim stderr\n{err}\n--- cm1 log\n{}\n--- cm2 log\n{}",
+            log(&self.lab.log_path()),
+            log(&self.node2.log_path),
+        );
     }
-    let _ = sim.child().kill();
-    use std::io::Read;
-    let (mut out, mut err) = (String::new(), String::new());
-    if let Some(mut o) = sim.child().stdout.take() {
-        let _ = o.read_to_string(&mut out);
+
+    /// cm1 restarts; the phone registers to it again (within 20 s) and leaves cm2. Returns
+    /// how long after cm1's return.
+    fn falls_back_to_cm1(
+        &mut self,
+        lab: &LabGuard,
+        cm1: &mut Api,
+        cm2: &mut Api,
+        device: &str,
+    ) -> Duration {
+        let t_back = restart_cm1(lab);
+        let row = self.check(
+            wait_for(Duration::from_secs(20), || cm1.row_of(device)),
+            &format!("{device} did not fall back to cm1 within 20 s of its return"),
+        );
+        let fallback = t_back.elapsed();
+        assert_eq!(row["node"], "lab-cm1", "{row}");
+        self.check(
+            wait_for(Duration::from_secs(5), || {
+                cm2.registrations()
+                    .is_some_and(|r| r.iter().all(|r| r["device"] != device))
+                    .then_some(())
+            }),
+            &format!("cm2 still lists {device} after the fallback (no Unregister / Expires: 0?)"),
+        );
+        fallback
     }
-    if let Some(mut e) = sim.child().stderr.take() {
-        let _ = e.read_to_string(&mut err);
+
+    /// Stops the emulator (SIGINT: it unregisters and prints its report) and returns its
+    /// stdout and stderr.
+    fn finish(&mut self) -> (String, String) {
+        let sim = &mut self.sim;
+        // SAFETY: the emulator's pid (`ip netns exec` execs it), still ours to signal.
+        unsafe {
+            libc::kill(sim.child().id() as i32, libc::SIGINT);
+        }
+        let end = Instant::now() + Duration::from_secs(15);
+        while sim.child().try_wait().ok().flatten().is_none() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = sim.child().kill();
+        use std::io::Read;
+        let (mut out, mut err) = (String::new(), String::new());
+        if let Some(mut o) = sim.child().stdout.take() {
+            let _ = o.read_to_string(&mut out);
+        }
+        if let Some(mut e) = sim.child().stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (out, err)
     }
-    (out, err)
 }
 
 /// Polls `f` every 100 ms until it returns Some or `limit` passes.
@@ -200,6 +278,42 @@ fn two_nodes() -> TwoNodes {
     }
 }
 
+/// SIGKILL of cm1 (the kernel resets its connections, as when the host's process crashes);
+/// returns when.
+fn kill_cm1(lab: &LabGuard) -> Instant {
+    let pid = lab.server_pid().expect("cm1 runs");
+    // SAFETY: a pid we started (the lab server), still alive.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+    Instant::now()
+}
+
+/// cm1 back half a second later; returns when it answers again.
+fn restart_cm1(lab: &LabGuard) -> Instant {
+    std::thread::sleep(Duration::from_millis(500));
+    lab.serve(Path::new(bin()), Duration::from_secs(60))
+        .expect("cm1 restarts");
+    Instant::now()
+}
+
+/// Adds a phone with one line to the pool `FO`.
+fn add_phone(lab: &LabGuard, mac: &str, model: &str, protocol: &str, line: &str) {
+    lab.phoneboot(&[
+        "phone",
+        "add",
+        mac,
+        "--model",
+        model,
+        "--protocol",
+        protocol,
+        "--line",
+        line,
+        "--pool",
+        "FO",
+    ]);
+}
+
 /// The phone's file lists cm1 then cm2; both nodes have reloaded from the shared database.
 fn check_group_order(lab: &LabGuard, device: &str) {
     let cnf = String::from_utf8_lossy(
@@ -257,76 +371,32 @@ fn sccp_phone_fails_over_to_the_second_node_and_falls_back() {
         _scratch: _cookies,
     } = two_nodes();
     lab.phoneboot(&["line", "add", "4501", "--label", "Failover"]);
-    lab.phoneboot(&[
-        "phone",
-        "add",
-        MAC,
-        "--model",
-        "Cisco 7965",
-        "--protocol",
-        "SCCP",
-        "--line",
-        "4501",
-        "--pool",
-        "FO",
-    ]);
+    add_phone(&lab, MAC, "Cisco 7965", "SCCP", "4501");
     check_group_order(&lab, DEVICE);
 
     // Boot and hold the registration; fall back 4 s after a failover.
-    let sim = lab
-        .cmd(Host::Phones, bin())
-        .args([
-            "sim",
-            "boot",
-            "--model",
-            "CP-7965",
-            "--protocol",
-            "sccp",
-            "--mac",
-            MAC,
-            "--hold",
-            "90",
-            "--fallback-secs",
-            "4",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sim runs");
-    let mut sim = KillOnDrop::new(sim);
+    let mut sim = HeldPhone::boot(
+        &lab,
+        &node2,
+        "CP-7965",
+        "sccp",
+        MAC,
+        &["--fallback-secs", "4"],
+    );
     let t_boot = Instant::now();
-    // On a failed check: the emulator's timeline and both servers' logs.
-    macro_rules! check {
-        ($e:expr, $($msg:tt)+) => {
-            match $e {
-                Some(v) => v,
-                None => {
-                    let (out, err) = finish(&mut sim);
-                    let log = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-                    panic!(
-                        "{}\n--- sim stdout\n{out}\n--- sim stderr\n{err}\n--- cm1 log\n{}\n--- cm2 log\n{}",
-                        format!($($msg)+),
-                        log(&lab.log_path()),
-                        log(&node2.log_path),
-                    );
-                }
-            }
-        };
-    }
 
     // 1. Registered to cm1, with a standby connection to cm2 that is not a registration.
-    let row = check!(
+    let row = sim.check(
         wait_for(Duration::from_secs(30), || cm1.row()),
-        "phone never registered to cm1 (RIS of cm1)"
+        "phone never registered to cm1 (RIS of cm1)",
     );
     assert_eq!(row["node"], "lab-cm1", "{row}");
     let booted = t_boot.elapsed();
-    check!(
+    sim.check(
         wait_for(Duration::from_secs(5), || {
             (connections_to(&lab, CM2) == 1).then_some(())
         }),
-        "no standby TCP connection from the phone to cm2"
+        "no standby TCP connection from the phone to cm2",
     );
     assert_eq!(connections_to(&lab, CM1), 1, "one active connection to cm1");
     assert!(
@@ -335,15 +405,10 @@ fn sccp_phone_fails_over_to_the_second_node_and_falls_back() {
     );
 
     // 2. cm1 dies: the phone registers to cm2 on its standby connection.
-    let pid = lab.server_pid().expect("cm1 runs");
-    // SAFETY: a pid we started (the lab server), still alive.
-    unsafe {
-        libc::kill(pid as i32, libc::SIGKILL);
-    }
-    let t_kill = Instant::now();
-    let row = check!(
+    let t_kill = kill_cm1(&lab);
+    let row = sim.check(
         wait_for(Duration::from_secs(10), || cm2.row()),
-        "the phone did not re-register to cm2 within 10 s of cm1's death"
+        "the phone did not re-register to cm2 within 10 s of cm1's death",
     );
     let failover = t_kill.elapsed();
     assert_eq!(row["node"], "lab-cm2", "{row}");
@@ -354,34 +419,17 @@ fn sccp_phone_fails_over_to_the_second_node_and_falls_back() {
 
     // 3. cm1 returns: within the fallback interval (+ the phone's 2 s standby retry) the
     //    phone asks cm1 for a token, unregisters from cm2 and registers to cm1 again.
-    std::thread::sleep(Duration::from_millis(500));
-    lab.serve(Path::new(bin()), Duration::from_secs(60))
-        .expect("cm1 restarts");
-    let t_back = Instant::now();
-    let row = check!(
-        wait_for(Duration::from_secs(20), || cm1.row()),
-        "the phone did not fall back to cm1 within 20 s of its return"
-    );
-    let fallback = t_back.elapsed();
-    assert_eq!(row["node"], "lab-cm1", "{row}");
-    check!(
-        wait_for(Duration::from_secs(5), || {
-            cm2.registrations()
-                .is_some_and(|r| r.iter().all(|r| r["device"] != DEVICE))
-                .then_some(())
-        }),
-        "cm2 still lists the phone after the fallback (no Unregister?)"
-    );
+    let fallback = sim.falls_back_to_cm1(&lab, &mut cm1, &mut cm2, DEVICE);
     // And cm2 is the standby again.
-    check!(
+    sim.check(
         wait_for(Duration::from_secs(5), || {
             (connections_to(&lab, CM2) == 1 && connections_to(&lab, CM1) == 1).then_some(())
         }),
-        "after the fallback: one connection to each node"
+        "after the fallback: one connection to each node",
     );
 
     // 4. The emulator's timeline tells the same story, in order.
-    let (text, err) = finish(&mut sim);
+    let (text, err) = sim.finish();
     let report: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("sim JSON: {e}\n{text}\n{err}"));
     assert_eq!(report["registered"], true, "{text}");
@@ -442,62 +490,14 @@ fn sip_phone_fails_over_to_the_next_proxy_and_falls_back() {
         "--auth-password",
         "pw-4502",
     ]);
-    lab.phoneboot(&[
-        "phone",
-        "add",
-        SIP_MAC,
-        "--model",
-        "Cisco 8845",
-        "--protocol",
-        "SIP",
-        "--line",
-        "4502",
-        "--pool",
-        "FO",
-    ]);
+    add_phone(&lab, SIP_MAC, "Cisco 8845", "SIP", "4502");
     check_group_order(&lab, SIP_DEVICE);
-    let sim = lab
-        .cmd(Host::Phones, bin())
-        .args([
-            "sim",
-            "boot",
-            "--model",
-            "CP-8845",
-            "--protocol",
-            "sip",
-            "--mac",
-            SIP_MAC,
-            "--hold",
-            "90",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sim runs");
-    let mut sim = KillOnDrop::new(sim);
-    macro_rules! check {
-        ($e:expr, $($msg:tt)+) => {
-            match $e {
-                Some(v) => v,
-                None => {
-                    let (out, err) = finish(&mut sim);
-                    let log = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-                    panic!(
-                        "{}\n--- sim stdout\n{out}\n--- sim stderr\n{err}\n--- cm1 log\n{}\n--- cm2 log\n{}",
-                        format!($($msg)+),
-                        log(&lab.log_path()),
-                        log(&node2.log_path),
-                    );
-                }
-            }
-        };
-    }
+    let mut sim = HeldPhone::boot(&lab, &node2, "CP-8845", "sip", SIP_MAC, &[]);
 
     // 1. Registered to cm1 only.
-    let row = check!(
+    let row = sim.check(
         wait_for(Duration::from_secs(30), || cm1.row_of(SIP_DEVICE)),
-        "SIP phone never registered to cm1"
+        "SIP phone never registered to cm1",
     );
     assert_eq!(row["node"], "lab-cm1", "{row}");
     assert!(
@@ -506,41 +506,19 @@ fn sip_phone_fails_over_to_the_next_proxy_and_falls_back() {
     );
 
     // 2. cm1 dies: its TCP connection closes and the phone registers to cm2.
-    let pid = lab.server_pid().expect("cm1 runs");
-    // SAFETY: a pid we started (the lab server), still alive.
-    unsafe {
-        libc::kill(pid as i32, libc::SIGKILL);
-    }
-    let t_kill = Instant::now();
-    let row = check!(
+    let t_kill = kill_cm1(&lab);
+    let row = sim.check(
         wait_for(Duration::from_secs(10), || cm2.row_of(SIP_DEVICE)),
-        "the SIP phone did not register to cm2 within 10 s of cm1's death"
+        "the SIP phone did not register to cm2 within 10 s of cm1's death",
     );
     let failover = t_kill.elapsed();
     assert_eq!(row["node"], "lab-cm2", "{row}");
 
     // 3. cm1 returns: the phone goes back after the monitor duration and leaves cm2.
-    std::thread::sleep(Duration::from_millis(500));
-    lab.serve(Path::new(bin()), Duration::from_secs(60))
-        .expect("cm1 restarts");
-    let t_back = Instant::now();
-    let row = check!(
-        wait_for(Duration::from_secs(20), || cm1.row_of(SIP_DEVICE)),
-        "the SIP phone did not fall back to cm1 within 20 s of its return"
-    );
-    let fallback = t_back.elapsed();
-    assert_eq!(row["node"], "lab-cm1", "{row}");
-    check!(
-        wait_for(Duration::from_secs(5), || {
-            cm2.registrations()
-                .is_some_and(|r| r.iter().all(|r| r["device"] != SIP_DEVICE))
-                .then_some(())
-        }),
-        "cm2 still lists the SIP phone after the fallback (no Expires: 0?)"
-    );
+    let fallback = sim.falls_back_to_cm1(&lab, &mut cm1, &mut cm2, SIP_DEVICE);
 
     // 4. The emulator's timeline.
-    let (text, err) = finish(&mut sim);
+    let (text, err) = sim.finish();
     let report: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("sim JSON: {e}\n{text}\n{err}"));
     assert_eq!(report["registered"], true, "{text}");
