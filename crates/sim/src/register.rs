@@ -1145,6 +1145,115 @@ impl SipReg {
 mod tests {
     use super::*;
 
+    /// A registrar on loopback UDP that accepts every REGISTER (200 OK, no challenge) and
+    /// reports the Expires of each.
+    async fn registrar(
+        at: SocketAddr,
+    ) -> (SocketAddr, JoinHandle<()>, mpsc::UnboundedReceiver<String>) {
+        let sock = UdpSocket::bind(at).await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let h = tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+                let Ok(m) = sip::Message::parse(&buf[..n], &sip::Limits::default()) else {
+                    continue;
+                };
+                let _ = tx.send(m.header("Expires").unwrap_or("").to_string());
+                let _ = sock.send_to(&m.response(200, "OK").encode(), from).await;
+            }
+        });
+        (addr, h, rx)
+    }
+
+    /// The hold loop's next timeline line (bounded).
+    async fn next(reg: &mut SipReg, stop: &mut watch::Receiver<bool>) -> HoldEnd {
+        tokio::time::timeout(Duration::from_secs(10), reg.hold(stop))
+            .await
+            .expect("the hold loop answers within 10 s")
+    }
+
+    /// UDP: a primary that stops answering is noticed at the refresh, the phone registers to
+    /// the backup; when the primary answers again the phone goes back and unregisters from
+    /// the backup.
+    #[tokio::test]
+    async fn sip_fails_over_on_an_unanswered_refresh_and_falls_back() {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let (a, a_task, _a_rx) = registrar(any).await;
+        let (b, _b_task, mut b_rx) = registrar(any).await;
+        let ctx = Ctx {
+            mac: "001b54aa0001".parse().unwrap(),
+            model: Model::lookup("8845").unwrap(),
+            protocol: Protocol::Sip,
+            ip: Ipv4Addr::LOCALHOST,
+            timeout: Duration::from_millis(300),
+            sip_expires: 120,
+        };
+        let (_keep, mut stop) = watch::channel(false);
+        let targets = vec![("A".to_string(), Some(a)), ("B".to_string(), Some(b))];
+        let cfg = PhoneConfig::default();
+        let (done, reg) =
+            sip_register(&ctx, &cfg, targets, Duration::from_secs(60), &mut stop).await;
+        assert_eq!(
+            done.info.registered_to.as_deref(),
+            Some("A"),
+            "{:?}",
+            done.failure
+        );
+        let Some(Registration::Sip(mut reg)) = reg else {
+            panic!("not a SIP registration");
+        };
+        assert!(
+            reg.fallback_at.is_none(),
+            "on the primary: no fallback timer"
+        );
+
+        // A dies; the refresh is due now.
+        a_task.abort();
+        let _ = a_task.await;
+        reg.refresh_at = tokio::time::Instant::now();
+        let want = [
+            "lost CallManager A: refresh failed: no answer",
+            "failover A -> B",
+            "registered to B: SIP (no digest)",
+        ];
+        for w in want {
+            match next(&mut reg, &mut stop).await {
+                HoldEnd::Event(e) => assert!(e.starts_with(w), "{e:?} is not {w:?}"),
+                other => panic!("{other:?} instead of {w:?}"),
+            }
+        }
+        assert_eq!(b_rx.recv().await.as_deref(), Some("120"));
+        assert_eq!(reg.active, 1);
+        assert!(reg.fallback_at.is_some(), "on a backup: a fallback timer");
+
+        // A still down at the fallback time: the phone stays on B and tries later.
+        reg.fallback_at = Some(tokio::time::Instant::now());
+        let _ = tokio::time::timeout(Duration::from_secs(2), reg.hold(&mut stop)).await;
+        assert_eq!(reg.active, 1);
+        assert!(reg
+            .fallback_at
+            .is_some_and(|t| t > tokio::time::Instant::now()));
+
+        // A answers again on its address: the phone falls back and leaves B.
+        let (_a2, _a2_task, mut a2_rx) = registrar(a).await;
+        reg.fallback_at = Some(tokio::time::Instant::now());
+        for w in ["fell back from B to A", "registered to A"] {
+            match next(&mut reg, &mut stop).await {
+                HoldEnd::Event(e) => assert!(e.starts_with(w), "{e:?} is not {w:?}"),
+                other => panic!("{other:?} instead of {w:?}"),
+            }
+        }
+        assert_eq!(a2_rx.recv().await.as_deref(), Some("120"));
+        assert_eq!(
+            b_rx.recv().await.as_deref(),
+            Some("0"),
+            "B is told the phone left"
+        );
+        assert_eq!(reg.active, 0);
+        assert!(reg.fallback_at.is_none());
+    }
+
     #[test]
     fn profiles_follow_the_catalogue() {
         let p = sccp_profile(Model::lookup("7940").unwrap());
