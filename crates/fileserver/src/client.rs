@@ -1,12 +1,11 @@
-//! Small tokio clients for the emulator, the tests and the load tool: a TFTP read driven by
-//! [`tftp::ClientTransfer`] and a one-shot HTTP/1.1 GET.
+//! Small tokio clients for the tests and the load tool: a TFTP read (the `tftp` crate's
+//! client driven on a socket) and a one-shot HTTP/1.1 GET.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use tftp::packet::{error_packet, ErrorCode};
-use tftp::{ClientConfig, ClientError, ClientTransfer};
+use tftp::{ClientConfig, ClientError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -37,75 +36,21 @@ pub async fn tftp_get(
     tftp_get_with(&sock, server, name, cfg).await
 }
 
-/// Reads `name` over an already bound socket (e.g. one bound to an emulated phone's address).
-/// The first answer's source port becomes the server's transfer ID; datagrams from anywhere
-/// else get ERROR 5 and are otherwise ignored.
+/// Reads `name` over an already bound socket (e.g. one bound to an emulated phone's address);
+/// see [`tftp::udp::get`].
 pub async fn tftp_get_with(
     sock: &UdpSocket,
     server: SocketAddr,
     name: &str,
     cfg: ClientConfig,
 ) -> Result<Vec<u8>, FetchError> {
-    // Room for the largest DATA we asked for, plus a little so an oversized block is seen as
-    // oversized rather than silently truncated to a valid size.
-    let room = usize::from(cfg.blksize.unwrap_or(512).max(512)) + 4 + 64;
-    let mut t = ClientTransfer::new(name, cfg);
-    let mut peer: Option<SocketAddr> = None;
-    let mut out = Vec::with_capacity(64);
-    let mut inbuf = vec![0u8; room];
-    // One timer per fetch, re-armed when the deadline moves (not a new one per packet).
-    let far = tokio::time::Instant::now() + Duration::from_secs(3600);
-    let timer = tokio::time::sleep_until(far);
-    tokio::pin!(timer);
-    let mut armed = far;
-    loop {
-        let now = std::time::Instant::now();
-        while t.poll_transmit(now, &mut out) {
-            sock.send_to(&out, peer.unwrap_or(server)).await?;
-        }
-        if let Some(result) = t.result() {
-            result?;
-            return Ok(t.into_data());
-        }
-        let wake = t
-            .poll_timeout()
-            .map(tokio::time::Instant::from_std)
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(1));
-        if wake != armed {
-            timer.as_mut().reset(wake);
-            armed = wake;
-        }
-        tokio::select! {
-            r = sock.recv_from(&mut inbuf) => {
-                let (n, from) = match r {
-                    Ok(x) => x,
-                    // ICMP port unreachable from an earlier send: the server is not there
-                    // (yet); the retransmission timer decides.
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
-                    Err(e) => return Err(e.into()),
-                };
-                match peer {
-                    None if from.ip() == server.ip() => {
-                        peer = Some(from);
-                        let _ = t.handle(&inbuf[..n], std::time::Instant::now());
-                    }
-                    Some(p) if p == from => {
-                        let _ = t.handle(&inbuf[..n], std::time::Instant::now());
-                    }
-                    _ => {
-                        let _ = sock
-                            .send_to(&error_packet(ErrorCode::UnknownTid, "unknown transfer ID"), from)
-                            .await;
-                    }
-                }
-            }
-            _ = &mut timer => {
-                // A fired timer stays ready until reset: force a re-arm next round.
-                armed = far + Duration::from_secs(1);
-                t.handle_timeout(std::time::Instant::now());
-            }
-        }
-    }
+    tftp::udp::get(sock, server, name, cfg)
+        .await
+        .map_err(|e| match e {
+            tftp::udp::GetError::Io(e) => FetchError::Io(e),
+            tftp::udp::GetError::Tftp(e) => FetchError::Tftp(e),
+            tftp::udp::GetError::NoAnswer => FetchError::Tftp(ClientError::TimedOut),
+        })
 }
 
 /// A parsed HTTP response.

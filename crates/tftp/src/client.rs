@@ -86,6 +86,8 @@ pub struct ClientTransfer {
     rto: Duration,
     retries: u32,
     deadline: Option<Instant>,
+    /// A valid TFTP packet came back (the server is there, whatever happens next).
+    answered: bool,
     /// Datagrams that were not TFTP or made no sense here.
     pub malformed: u32,
     pub duplicates: u32,
@@ -130,6 +132,7 @@ impl ClientTransfer {
             rto,
             retries: 0,
             deadline: None,
+            answered: false,
             malformed: 0,
             duplicates: 0,
         }
@@ -155,9 +158,10 @@ impl ClientTransfer {
         self.blksize
     }
 
-    /// Whether the server has answered (the driver then locks onto its port).
+    /// Whether the server has answered with a valid TFTP packet (the driver then locks onto
+    /// its port); still true after the transfer ended.
     pub fn has_answer(&self) -> bool {
-        self.phase != Phase::Requested
+        self.answered
     }
 
     pub fn is_done(&self) -> bool {
@@ -206,6 +210,7 @@ impl ClientTransfer {
                 return Err(e);
             }
         };
+        self.answered = true;
         match packet {
             Packet::Oack { options } if self.phase == Phase::Requested => {
                 match self.accept_oack(&options) {

@@ -8,12 +8,15 @@
 //!
 //! Nothing here opens a socket or reads a clock: callers pass datagrams and `now`, and send
 //! what `poll_transmit` produces. That makes loss, duplication and reordering testable in
-//! memory (see the tests in `tests/`).
+//! memory (see the tests in `tests/`). The one exception is behind the `tokio` feature:
+//! [`udp::get`], the client transfer driven on a UDP socket.
 
 pub mod client;
 pub mod options;
 pub mod packet;
 pub mod server;
+#[cfg(feature = "tokio")]
+pub mod udp;
 
 pub use client::{ClientConfig, ClientError, ClientTransfer};
 pub use options::{negotiate, Negotiated, OptionLimits};
