@@ -9,7 +9,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use journal::{Protocol, SharedSink, Step, Transport};
+use discovery::{PhoneAgent, PhoneEvent};
+use journal::{Protocol, SharedSink, Step, Transport, VlanVia};
 use mac::Mac;
 use tokio::sync::watch;
 
@@ -395,59 +396,71 @@ impl Phone {
         };
         port.listen_discovery(true);
         let (mac, model) = (self.spec.mac, self.spec.model);
-        let load = model.running_load(self.spec.protocol);
         let deadline = tokio::time::Instant::now() + o.timeouts.discovery;
-        let mut next_tx = tokio::time::Instant::now();
-        let mut learnt = discover::Learnt::default();
-        let request_id: u16 = 1 + (u16::from(mac.0[5]) | (u16::from(mac.0[4]) << 8)) % 0xfffe;
-        let (mut cdp_sent, mut lldp_sent) = (0u32, 0u32);
+        let mut agent = PhoneAgent::new(
+            discover::agent_config(mac, model, self.spec.protocol, &o.timeouts),
+            Instant::now(),
+        );
+        let mut switch: Option<String> = None;
         let mut send_err = None;
-        let result = loop {
-            let now = tokio::time::Instant::now();
-            if now >= next_tx {
-                let mgmt = learnt.power.map(|p| p.1).unwrap_or(0);
-                let c = discover::cdp_frame(mac, model, load, request_id, mgmt);
-                match port.send(&c).await {
-                    Ok(()) => cdp_sent += 1,
-                    Err(e) => send_err = Some(e.to_string()),
+        // (VLAN, 4095 = untagged; how) once learned, None at the timeout.
+        let result = 'discovery: loop {
+            while let Some(f) = agent.poll_transmit() {
+                if let Err(e) = port.send(&f).await {
+                    send_err = Some(e.to_string());
                 }
-                let l = discover::lldp_frame(mac, model, load);
-                if port.send(&l).await.is_ok() {
-                    lldp_sent += 1;
+            }
+            while let Some(ev) = agent.poll_event() {
+                match ev {
+                    PhoneEvent::SwitchSeen {
+                        device_id, port_id, ..
+                    } => {
+                        switch.get_or_insert(match port_id {
+                            Some(p) => format!("{device_id} {p}"),
+                            None => device_id,
+                        });
+                    }
+                    PhoneEvent::PowerGranted { milliwatts } => {
+                        self.report.power.granted_mw = Some(milliwatts);
+                    }
+                    PhoneEvent::VoiceVlan { vlan, via } => {
+                        let via = match via {
+                            VlanVia::Cdp => VlanSource::Cdp,
+                            VlanVia::LldpMed => VlanSource::LldpMed,
+                            _ => break 'discovery None,
+                        };
+                        break 'discovery Some((vlan.unwrap_or(4095), via));
+                    }
                 }
-                next_tx = now + o.timeouts.discovery_interval;
             }
-            if let Some(v) = learnt.cdp_vlan {
-                break Some((v, VlanSource::Cdp));
-            }
-            if let Some(v) = learnt.lldp_vlan {
-                break Some((v, VlanSource::LldpMed));
-            }
-            if now >= deadline {
-                break None;
-            }
-            let wake = next_tx.min(deadline);
+            let wake = agent
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or(deadline)
+                .min(deadline);
             tokio::select! {
                 f = port.rx.recv() => match f {
-                    Some(f) => discover::learn(&f.data, mac, &mut learnt),
+                    Some(f) => agent.handle_frame(&f.data, Instant::now()),
                     None => break None,
                 },
-                _ = tokio::time::sleep_until(wake) => {}
+                _ = tokio::time::sleep_until(wake) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        break None;
+                    }
+                    agent.handle_timeout(Instant::now());
+                }
                 _ = stop_requested(stop) => break None,
             }
         };
         port.listen_discovery(false);
-        if let Some((req, _, avail)) = learnt.power {
-            if req == request_id {
-                self.report.power.granted_mw = Some(avail);
-            }
-        }
+        let counters = agent.counters();
+        let (cdp_sent, lldp_sent) = (counters.tx_cdp as u32, counters.tx_lldp as u32);
         let info = DiscoveryInfo {
             vlan: result.map(|r| r.0),
             via: result.map(|r| r.1).unwrap_or(VlanSource::None),
             cdp_sent,
             lldp_sent,
-            switch: learnt.switch.clone(),
+            switch: switch.clone(),
         };
         self.report.discovery = Some(info);
         match result {
@@ -459,10 +472,7 @@ impl Phone {
                 };
                 StepEnd::Ok(format!(
                     "voice VLAN {v} via {how}{}",
-                    learnt
-                        .switch
-                        .map(|s| format!(" from {s}"))
-                        .unwrap_or_default()
+                    switch.map(|s| format!(" from {s}")).unwrap_or_default()
                 ))
             }
             None => {
@@ -471,11 +481,8 @@ impl Phone {
                     "no voice VLAN after {:.1} s ({cdp_sent} CDP, {lldp_sent} LLDP sent): untagged",
                     o.timeouts.discovery.as_secs_f64()
                 );
-                if learnt.bad_frames > 0 {
-                    d.push_str(&format!(
-                        "; {} malformed discovery frames",
-                        learnt.bad_frames
-                    ));
+                if counters.rx_bad > 0 {
+                    d.push_str(&format!("; {} malformed discovery frames", counters.rx_bad));
                 }
                 if let Some(e) = send_err {
                     d.push_str(&format!("; send error: {e}"));
