@@ -3,8 +3,11 @@
 # with the number of provisioned devices. For each size N in SIZES:
 #   * a database of N phones (BAT CSV import) plus a DHCP reservation per phone;
 #   * DHCP: bench/dhcp/bench.sh, phoneboot side only, as the whole `phoneboot serve`
-#     (SERVERS=phoneboot-serve) on a copy of that database per step; perfdhcp's clients are the
-#     provisioned MACs (-b mac=00:1b:00:00:00:00 -R N), so every exchange hits a reservation;
+#     (SERVERS=phoneboot-serve) on a copy of that database per step; perfdhcp's clients are
+#     provisioned MACs (-b mac=00:1b:00:00:00:00 -R DHCP_CLIENTS), so every exchange hits a
+#     reservation. DHCP_CLIENTS is the same at every size (default: the smallest size): the
+#     workload stays the same and only the database grows (with -R N, a larger size also
+#     meant more distinct clients, i.e. more new leases and fewer renewals per run);
 #   * TFTP: the same load client as bench/tftp (tftp-load, a new socket per fetch, CONC clients)
 #     fetching SEP<MAC>.cnf.xml of a provisioned phone from `phoneboot serve`, which builds it
 #     from the database (bench/tftp/run.sh serves a static file with pb-fileserver: no devices);
@@ -29,6 +32,7 @@ SIZES=${SIZES:-"1000 10000 100000"}; REPS=${REPS:-3}; DURATION=${DURATION:-5}; C
 SCCP_PHONES=${SCCP_PHONES:-5000}; SCCP_CONC=${SCCP_CONC:-64}; AREAS=${AREAS:-"dhcp tftp sccp"}
 DHCP_RATES=${DHCP_RATES:-"1000 2000 3000 4000 6000"}; PERIOD=${PERIOD:-5}; SAT=${SAT:-20000}
 MAX_SECONDS=${MAX_SECONDS:-3000}
+DHCP_CLIENTS=${DHCP_CLIENTS:-$(for s in $SIZES; do echo "$s"; done | sort -n | head -1)}
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 PB=${PHONEBOOT_BIN:-$TARGET/release/phoneboot}; HOLD_BIN=${SCCP_HOLD_BIN:-$TARGET/release/examples/sccp_hold}
 LOAD=${TFTP_LOAD_BIN:-$TARGET/release/tftp-load}
@@ -56,7 +60,7 @@ median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]]
 
 echo "host: $(nproc) CPU, kernel $(uname -r); loadavg at start $(loadavg)"
 echo "sizes [$SIZES] reps $REPS; dhcp rates [$DHCP_RATES] ${PERIOD}s + overload $SAT/s; tftp $CONC clients ${DURATION}s; sccp $SCCP_PHONES registrations x $SCCP_CONC"
-declare -A DK DO TF TFC SC SCC LD
+declare -A DK DKC DO DOC TF TFC SC SCC LD
 for n in $SIZES; do
   d=$WORK/n$n; mkdir -p "$d"; db=$WORK/seed-$n.db
   make_csv "$n" "$WORK/phones-$n.csv"
@@ -67,11 +71,14 @@ for n in $SIZES; do
 
   if [[ " $AREAS " == *" dhcp "* ]]; then
     out=$(REPS=$REPS PERIOD=$PERIOD RATES="$DHCP_RATES" SAT=$SAT SERVERS=phoneboot-serve PHONEBOOT_SERVE=$PB \
-      PHONEBOOT_SEED_DB=$db PERFDHCP_CLIENTS=$n PERFDHCP_ARGS="-b mac=00:1b:00:00:00:00" \
+      PHONEBOOT_SEED_DB=$db PERFDHCP_CLIENTS=$DHCP_CLIENTS PERFDHCP_ARGS="-b mac=00:1b:00:00:00:00" \
       MAX_SECONDS=$((MAX_SECONDS / 2)) "$REPO/bench/dhcp/bench.sh" 2>"$d/dhcp.err")
     echo "$out" > "$d/dhcp.log"; DHCP_WORK="${DHCP_WORK:-} $(echo "$out" | sed -n 's/^raw perfdhcp output and server logs: \(\/tmp\/bench-dhcp\.[A-Za-z0-9]*\)$/\1/p')"; echo "$out" | grep -E '^  phoneboot-serve|^RESULT' | sed 's/^/  dhcp: /'
     DK[$n]=$(echo "$out" | sed -n 's/^RESULT phoneboot-serve .*DORA knee 4-way\/s median=\([0-9]*\).*/\1/p')
     DO[$n]=$(echo "$out" | sed -n 's/^RESULT phoneboot-serve .*overload 4-way\/s median=\([0-9]*\).*/\1/p')
+    # Server CPU per exchange does not depend on how busy the machine is: the fairer curve.
+    DKC[$n]=$(echo "$out" | sed -n 's/^RESULT phoneboot-serve .*| per server CPU-s median=\([0-9]*\).*/\1/p')
+    DOC[$n]=$(echo "$out" | sed -n 's/^RESULT phoneboot-serve .*overload .* per CPU-s=\([0-9]*\).*/\1/p')
     [ -n "${DK[$n]}" ] || { echo "dhcp bench failed:"; tail -5 "$d/dhcp.err"; DK[$n]=0; DO[$n]=0; }
   fi
 
@@ -118,26 +125,27 @@ first=${SIZES%% *}
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }'; }
 echo
 echo "== cost curve: medians of $REPS (ratio to $first devices) =="
-printf "| %-9s | %-20s | %-20s | %-20s | %-20s | %-20s | %-20s | %-16s |\n" devices "DHCP knee 4-way/s" "DHCP overload 4-way/s" "TFTP fetches/s" "TFTP per CPU-s" "SCCP regs/s" "SCCP per CPU-s" "load at start"
-echo "|---|---|---|---|---|---|---|---|"
+printf "| %-9s | %-20s | %-20s | %-20s | %-20s | %-20s | %-20s | %-20s | %-16s |\n" devices "DHCP knee 4-way/s" "DHCP per CPU-s" "DHCP overload 4-way/s" "TFTP fetches/s" "TFTP per CPU-s" "SCCP regs/s" "SCCP per CPU-s" "load at start"
+echo "|---|---|---|---|---|---|---|---|---|"
 for n in $SIZES; do
   f() { local v=${1:-}; [ -n "$v" ] && echo "$v ($(ratio "$v" "$2")x)" || echo "-"; }
-  printf "| %-9s | %-20s | %-20s | %-20s | %-20s | %-20s | %-20s | %-16s |\n" "$n" \
-    "$(f "${DK[$n]:-}" "${DK[$first]:-}")" "$(f "${DO[$n]:-}" "${DO[$first]:-}")" \
+  printf "| %-9s | %-20s | %-20s | %-20s | %-20s | %-20s | %-20s | %-20s | %-16s |\n" "$n" \
+    "$(f "${DK[$n]:-}" "${DK[$first]:-}")" "$(f "${DKC[$n]:-}" "${DKC[$first]:-}")" "$(f "${DO[$n]:-}" "${DO[$first]:-}")" \
     "$(f "${TF[$n]:-}" "${TF[$first]:-}")" "$(f "${TFC[$n]:-}" "${TFC[$first]:-}")" \
     "$(f "${SC[$n]:-}" "${SC[$first]:-}")" "$(f "${SCC[$n]:-}" "${SCC[$first]:-}")" "${LD[$n]}"
 done
 python3 - "$RESULT_JSON" "$first" <<PY
 import json, sys
 rows = {}
-for line in """$(for n in $SIZES; do echo "$n ${DK[$n]:-0} ${DO[$n]:-0} ${TF[$n]:-0} ${TFC[$n]:-0} ${SC[$n]:-0} ${SCC[$n]:-0}"; done)""".strip().splitlines():
-    n, dk, do, tf, tfc, sc, scc = line.split()
-    rows[n] = {"dhcp_knee_per_s": float(dk), "dhcp_overload_per_s": float(do), "tftp_per_s": float(tf),
+for line in """$(for n in $SIZES; do echo "$n ${DK[$n]:-0} ${DKC[$n]:-0} ${DO[$n]:-0} ${DOC[$n]:-0} ${TF[$n]:-0} ${TFC[$n]:-0} ${SC[$n]:-0} ${SCC[$n]:-0}"; done)""".strip().splitlines():
+    n, dk, dkc, do, doc, tf, tfc, sc, scc = line.split()
+    rows[n] = {"dhcp_knee_per_s": float(dk), "dhcp_knee_per_cpu_s": float(dkc),
+               "dhcp_overload_per_s": float(do), "dhcp_overload_per_cpu_s": float(doc), "tftp_per_s": float(tf),
                "tftp_per_cpu_s": float(tfc), "sccp_registrations_per_s": float(sc), "sccp_per_cpu_s": float(scc)}
 first = rows[sys.argv[2]]
 for r in rows.values():
     r["ratio_to_first"] = {k: (round(v / first[k], 3) if first[k] else None) for k, v in list(r.items())}
-json.dump({"sizes": rows, "reps": $REPS}, open(sys.argv[1], "w"), indent=2)
+json.dump({"sizes": rows, "reps": $REPS, "dhcp_clients": $DHCP_CLIENTS}, open(sys.argv[1], "w"), indent=2)
 PY
 echo "RESULT curve $(for n in $SIZES; do printf '%s:dhcp=%s,tftp=%s,sccp=%s ' "$n" "${DK[$n]:-0}" "${TF[$n]:-0}" "${SC[$n]:-0}"; done)"
 echo "result file: $RESULT_JSON; load at end $(loadavg)"
