@@ -215,6 +215,21 @@ fn sccp_profile(m: &'static Model) -> sccp::PhoneProfile {
 }
 
 impl SccpReg {
+    /// The timeline's record of trying CallManager `i`.
+    fn attempt(&self, i: usize, result: String) -> CallManagerAttempt {
+        CallManagerAttempt {
+            node: self.names.get(i).cloned().unwrap_or_default(),
+            port: self
+                .addrs
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|a| a.port())
+                .unwrap_or(0),
+            result,
+        }
+    }
+
     fn apply_actions(&mut self) {
         while let Some(a) = self.session.poll_action() {
             match a {
@@ -501,18 +516,9 @@ async fn sccp_register(
     let deadline = tokio::time::Instant::now() + ctx.timeout * (n as u32 * 2 + 1);
     loop {
         let ev = s.next_event(stop, Some(deadline)).await;
-        for (i, e) in s.failures.drain(..) {
-            info.attempts.push(CallManagerAttempt {
-                node: s.names.get(i).cloned().unwrap_or_default(),
-                port: s
-                    .addrs
-                    .get(i)
-                    .copied()
-                    .flatten()
-                    .map(|a| a.port())
-                    .unwrap_or(0),
-                result: format!("no connection: {e}"),
-            });
+        for (i, e) in std::mem::take(&mut s.failures) {
+            info.attempts
+                .push(s.attempt(i, format!("no connection: {e}")));
         }
         let failed_all = info.attempts.len() >= n && s.session.active().is_none();
         match ev {
@@ -522,17 +528,7 @@ async fn sccp_register(
                 keepalive,
             }) => {
                 let node = s.names.get(server).cloned().unwrap_or_default();
-                info.attempts.push(CallManagerAttempt {
-                    node: node.clone(),
-                    port: s
-                        .addrs
-                        .get(server)
-                        .copied()
-                        .flatten()
-                        .map(|a| a.port())
-                        .unwrap_or(0),
-                    result: "RegisterAck".into(),
-                });
+                info.attempts.push(s.attempt(server, "RegisterAck".into()));
                 info.registered_to = Some(node);
                 info.keepalive_secs = Some(keepalive);
                 s.break_on_failure = false;
@@ -551,17 +547,8 @@ async fn sccp_register(
             }
             Some(sccp::PhoneEvent::Rejected { server, text }) => {
                 let node = s.names.get(server).cloned().unwrap_or_default();
-                info.attempts.push(CallManagerAttempt {
-                    node: node.clone(),
-                    port: s
-                        .addrs
-                        .get(server)
-                        .copied()
-                        .flatten()
-                        .map(|a| a.port())
-                        .unwrap_or(0),
-                    result: format!("RegisterReject: {text}"),
-                });
+                info.attempts
+                    .push(s.attempt(server, format!("RegisterReject: {text}")));
                 let reason = format!("RegisterReject from {node}: {text:?}");
                 s.stop().await;
                 return (
