@@ -215,7 +215,9 @@ fn release_freed_memory() {
     // SAFETY: malloc_trim only walks and releases the allocator's own free lists; it has no
     // preconditions and is thread-safe.
     unsafe {
+        let t0 = std::time::Instant::now();
         libc::malloc_trim(0);
+        tracing::debug!(elapsed = ?t0.elapsed(), "freed memory returned to the system");
     }
 }
 
@@ -227,7 +229,9 @@ pub const DIAL_TEMPLATE: &str = "dialplan.xml";
 struct State {
     devices: HashMap<String, Device>,
     lines: HashMap<String, Line>,
-    line_users: HashMap<String, BTreeSet<String>>,
+    /// DN -> devices showing it, sorted. A Vec, not a set: almost every line has one user,
+    /// and a one-name `BTreeSet` allocates a 280-byte node (28 MB per 100,000 lines).
+    line_users: HashMap<String, Vec<String>>,
     pool_members: HashMap<String, BTreeSet<String>>,
     pools: Vec<DevicePool>,
     groups: Vec<CmGroup>,
@@ -271,10 +275,13 @@ impl State {
 
     fn index_device(&mut self, d: &Device) {
         for l in &d.lines {
-            self.line_users
-                .entry(l.dn.clone())
-                .or_default()
-                .insert(d.name.clone());
+            let users = self.line_users.entry(l.dn.clone()).or_default();
+            if let Err(i) = users.binary_search(&d.name) {
+                if users.is_empty() {
+                    users.reserve_exact(1);
+                }
+                users.insert(i, d.name.clone());
+            }
         }
         self.pool_members
             .entry(d.device_pool.clone())
@@ -285,7 +292,9 @@ impl State {
     fn unindex_device(&mut self, d: &Device) {
         for l in &d.lines {
             if let Some(set) = self.line_users.get_mut(&l.dn) {
-                set.remove(&d.name);
+                if let Ok(i) = set.binary_search(&d.name) {
+                    set.remove(i);
+                }
                 if set.is_empty() {
                     self.line_users.remove(&l.dn);
                 }
