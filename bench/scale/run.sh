@@ -78,10 +78,13 @@ for secs in $(seq 77 $((76 + ${EDITS:-3}))); do
     if curl -sf --max-time 2 "http://127.0.0.1:$P_HTTP/$LAST.cnf.xml" | grep -q "<connectionMonitorDuration>$secs<"; then ok=1; break; fi
     sleep 0.05
   done
-  r=$(elapsed "$t0"); c1=$(server_cpu "$SRV")
+  r=$(elapsed "$t0")
   [ $ok = 1 ] || { echo "rebuild not seen within 60 s"; exit 1; }
-  REBUILDS+=("$r"); sleep 1; RSS_EDITS+=("$(rss_kib "$SRV")"); HWM_EDITS+=("$(rss_kib "$SRV" VmHWM)")
-  echo "pool edit (connectionMonitorDuration=$secs, $DEVICES phones in the pool): CLI ${cli}s; last phone's new file served ${r}s after the edit began (server polls the database every 0.5 s); server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')s; RSS then ${RSS_EDITS[-1]} KiB (peak so far ${HWM_EDITS[-1]} KiB) (load $(loadavg))"
+  # Files are replaced in slices, the last phone's may come early: memory is read once the
+  # server is idle again (the whole rebuild done).
+  wait_idle "$SRV" >/dev/null; IDLE_S=$(elapsed "$t0"); c1=$(server_cpu "$SRV")
+  REBUILDS+=("$r"); RSS_EDITS+=("$(rss_kib "$SRV")"); HWM_EDITS+=("$(rss_kib "$SRV" VmHWM)")
+  echo "pool edit (connectionMonitorDuration=$secs, $DEVICES phones in the pool): CLI ${cli}s; last phone's new file served ${r}s after the edit began (server polls the database every 0.5 s), server idle again after ${IDLE_S}s; server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')s; RSS then ${RSS_EDITS[-1]} KiB (peak so far ${HWM_EDITS[-1]} KiB) (load $(loadavg))"
 done
 grep -m3 "files rebuilt" "$WORK/serve.log" || true
 

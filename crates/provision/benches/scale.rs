@@ -124,6 +124,7 @@ fn main() {
     let startup = t.stop();
     let files = prov.file_count();
     let bytes: usize = prov.list().iter().map(|f| f.len()).sum();
+    let stored: usize = prov.list().iter().map(|f| f.stored_len()).sum();
 
     let t = Step::start();
     let ch = prov.rebuild_all();
@@ -182,9 +183,10 @@ fn main() {
     );
     println!("  snapshot (read whole database)    {}", secs(snapshot));
     println!(
-        "  startup: snapshot + build all     {}   ({files} files, {} MB)",
+        "  startup: snapshot + build all     {}   ({files} files, {} MB, held in {} MB)",
         secs(startup),
-        bytes / 1_000_000
+        bytes / 1_000_000,
+        stored / 1_000_000
     );
     println!(
         "  FULL REBUILD (render all, in RAM) {}   target < 5 s",

@@ -502,6 +502,7 @@ fn device_files_are_held_compressed_and_read_back_exactly() {
             stored += f.stored_len();
         }
     }
+    eprintln!("device files: {plain} bytes held in {stored}");
     assert!(
         stored * 5 < plain,
         "device files held compressed: {stored} of {plain} bytes"
