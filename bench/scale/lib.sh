@@ -47,6 +47,16 @@ PY
 server_cpu() {
   awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); split($0, f, " "); printf "%.2f\n", (f[12]+f[13])/hz }' "/proc/$1/stat"
 }
+# wait_idle PID [MAX_S]: waits until PID used < 2 % of a CPU over 0.5 s (bounded by MAX_S,
+# default 60), so a memory figure is not taken in the middle of a rebuild. Prints the wait.
+wait_idle() {
+  local t0 c0 c1 i; t0=$(now_s)
+  for i in $(seq $(( ${2:-60} * 2 ))); do
+    c0=$(server_cpu "$1"); sleep 0.5; c1=$(server_cpu "$1")
+    awk -v a="$c0" -v b="$c1" 'BEGIN{exit !(b-a < 0.011)}' && break
+  done
+  elapsed "$t0"
+}
 # rss_kib PID [field]: VmRSS (or VmHWM) in KiB
 rss_kib() { awk -v k="${2:-VmRSS}:" '$1==k{print $2}' "/proc/$1/status"; }
 

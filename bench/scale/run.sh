@@ -66,10 +66,10 @@ echo "import: $(tr -d '\n' < "$WORK/import.out") in ${IMPORT_S}s (whole CLI proc
 LAST=$(printf 'SEP001B%08X' $((DEVICES - 1)))
 serve_loopback "$DB" "$WORK" "$KEEPALIVE" "$LAST.cnf.xml" || exit 1
 SOFT=$(awk '/Max open files/{print $4}' /proc/$SRV/limits); HARD=$(awk '/Max open files/{print $5}' /proc/$SRV/limits)
-RSS_IDLE=$(rss_kib "$SRV")
-echo "server pid $SRV: ready (last phone's file served) ${STARTUP_S}s after exec; RSS $RSS_IDLE KiB with $DEVICES devices; RLIMIT_NOFILE soft $SOFT hard $HARD (load $(loadavg))"
+RSS_IDLE=$(rss_kib "$SRV"); HWM_IDLE=$(rss_kib "$SRV" VmHWM)
+echo "server pid $SRV: ready (last phone's file served) ${STARTUP_S}s after exec; RSS $RSS_IDLE KiB (peak $HWM_IDLE KiB, $(awk -v r="$RSS_IDLE" -v n="$DEVICES" 'BEGIN{printf "%.0f", r*1024/n}') B per device) with $DEVICES devices; RLIMIT_NOFILE soft $SOFT hard $HARD (load $(loadavg))"
 
-REBUILDS=(); RSS_EDITS=()
+REBUILDS=(); RSS_EDITS=(); HWM_EDITS=()
 for secs in $(seq 77 $((76 + ${EDITS:-3}))); do
   t0=$(now_s); c0=$(server_cpu "$SRV")
   "$PB" --db "$DB" pool edit Default --monitor-secs $secs >/dev/null || { echo "pool edit failed"; exit 1; }
@@ -78,10 +78,13 @@ for secs in $(seq 77 $((76 + ${EDITS:-3}))); do
     if curl -sf --max-time 2 "http://127.0.0.1:$P_HTTP/$LAST.cnf.xml" | grep -q "<connectionMonitorDuration>$secs<"; then ok=1; break; fi
     sleep 0.05
   done
-  r=$(elapsed "$t0"); c1=$(server_cpu "$SRV")
+  r=$(elapsed "$t0")
   [ $ok = 1 ] || { echo "rebuild not seen within 60 s"; exit 1; }
-  REBUILDS+=("$r"); sleep 1; RSS_EDITS+=("$(rss_kib "$SRV")")
-  echo "pool edit (connectionMonitorDuration=$secs, $DEVICES phones in the pool): CLI ${cli}s; last phone's new file served ${r}s after the edit began (server polls the database every 0.5 s); server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')s; RSS then ${RSS_EDITS[-1]} KiB (load $(loadavg))"
+  # Files are replaced in slices, the last phone's may come early: memory is read once the
+  # server is idle again (the whole rebuild done).
+  wait_idle "$SRV" >/dev/null; IDLE_S=$(elapsed "$t0"); c1=$(server_cpu "$SRV")
+  REBUILDS+=("$r"); RSS_EDITS+=("$(rss_kib "$SRV")"); HWM_EDITS+=("$(rss_kib "$SRV" VmHWM)")
+  echo "pool edit (connectionMonitorDuration=$secs, $DEVICES phones in the pool): CLI ${cli}s; last phone's new file served ${r}s after the edit began (server polls the database every 0.5 s), server idle again after ${IDLE_S}s; server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')s; RSS then ${RSS_EDITS[-1]} KiB (peak so far ${HWM_EDITS[-1]} KiB) (load $(loadavg))"
 done
 grep -m3 "files rebuilt" "$WORK/serve.log" || true
 
@@ -139,16 +142,16 @@ CLIENTS=()
 python3 - "$RESULT_JSON" <<PY
 import json, sys
 r = {
-  "devices": $DEVICES, "import_s": $IMPORT_S, "startup_s": $STARTUP_S, "rss_idle_kib": $RSS_IDLE,
+  "devices": $DEVICES, "import_s": $IMPORT_S, "startup_s": $STARTUP_S, "rss_idle_kib": $RSS_IDLE, "hwm_idle_kib": $HWM_IDLE,
   "pool_change_rebuild_s": [${REBUILDS[*]/%/,}],
   "phones_target": $PHONES, "phones_held": $REGISTERED, "register_failed": $FAILED,
   "capped_by_nofile": bool($CAPPED), "server_nofile_soft": "$SOFT", "server_nofile_hard": "$HARD",
-  "register_s": $REG_S, "rss_after_pool_edits_kib": [${RSS_EDITS[*]/%/,}], "rss_before_hold_kib": $RSS_PRE, "rss_kib": $RSS, "rss_peak_kib": $HWM, "bytes_per_held_phone": $PER_PHONE,
+  "register_s": $REG_S, "rss_after_pool_edits_kib": [${RSS_EDITS[*]/%/,}], "hwm_after_pool_edits_kib": [${HWM_EDITS[*]/%/,}], "rss_before_hold_kib": $RSS_PRE, "rss_kib": $RSS, "rss_peak_kib": $HWM, "bytes_per_held_phone": $PER_PHONE,
   "rss_extrapolated_mib_at_target": $EXTRA if $CAPPED else None,
   "keepalive_secs": $KEEPALIVE, "keepalives_acked_per_s": $KA_S, "keepalives_sent_per_s": $SENT_S,
   "server_cpu_pct": $CPU_PCT, "closed_by_server": $cl1, "loadavg": "$LOAD",
 }
 json.dump(r, open(sys.argv[1], "w"), indent=2)
 PY
-echo "RESULT scale devices=$DEVICES import_s=$IMPORT_S startup_s=$STARTUP_S pool_rebuild_s=${REBUILDS[*]} held=$REGISTERED/$PHONES rss_mib=$((RSS / 1024)) per_phone_b=$PER_PHONE keepalives_per_s=$KA_S server_cpu_pct=$CPU_PCT load=$LOAD"
+echo "RESULT scale devices=$DEVICES import_s=$IMPORT_S startup_s=$STARTUP_S pool_rebuild_s=${REBUILDS[*]} held=$REGISTERED/$PHONES rss_mib=$((RSS / 1024)) per_phone_b=$PER_PHONE rss_idle_mib=$((RSS_IDLE / 1024)) rss_edits_mib=$(for k in "${RSS_EDITS[@]}"; do printf '%s,' $((k / 1024)); done) hwm_mib=$((HWM / 1024)) keepalives_per_s=$KA_S server_cpu_pct=$CPU_PCT load=$LOAD"
 echo "result file: $RESULT_JSON"

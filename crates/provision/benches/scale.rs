@@ -123,7 +123,8 @@ fn main() {
     let prov = Provisioner::new(dyn_store).expect("provisioner");
     let startup = t.stop();
     let files = prov.file_count();
-    let bytes: usize = prov.list().iter().map(|f| f.bytes.len()).sum();
+    let bytes: usize = prov.list().iter().map(|f| f.len()).sum();
+    let stored: usize = prov.list().iter().map(|f| f.stored_len()).sum();
 
     let t = Step::start();
     let ch = prov.rebuild_all();
@@ -148,7 +149,7 @@ fn main() {
     prov.put_node(&CmNode::new("pb-b", "198.18.0.3")).unwrap();
     let pool_change = t.stop();
     let f = prov.get("sep0a0000000007.cnf.xml").unwrap();
-    assert!(String::from_utf8_lossy(&f.bytes).contains("198.18.0.3"));
+    assert!(String::from_utf8_lossy(&f.bytes()).contains("198.18.0.3"));
 
     let mut out = Vec::new();
     let t = Step::start();
@@ -182,9 +183,10 @@ fn main() {
     );
     println!("  snapshot (read whole database)    {}", secs(snapshot));
     println!(
-        "  startup: snapshot + build all     {}   ({files} files, {} MB)",
+        "  startup: snapshot + build all     {}   ({files} files, {} MB, held in {} MB)",
         secs(startup),
-        bytes / 1_000_000
+        bytes / 1_000_000,
+        stored / 1_000_000
     );
     println!(
         "  FULL REBUILD (render all, in RAM) {}   target < 5 s",

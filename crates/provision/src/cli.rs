@@ -941,7 +941,7 @@ fn files(p: &Provisioner, c: &FilesCmd) -> Result<String, CliError> {
                     out,
                     "{:<36} {:>7} {:>8} {}",
                     f.name,
-                    f.bytes.len(),
+                    f.len(),
                     f.version,
                     f.stamp
                 );
@@ -951,7 +951,7 @@ fn files(p: &Provisioner, c: &FilesCmd) -> Result<String, CliError> {
         }
         FilesCmd::Show { name } => {
             let f = p.get(name).ok_or_else(|| CliError::Usage(format!("no file {name:?} (a phone asking for it would get \"file not found\"; see `files list`)")))?;
-            Ok(String::from_utf8_lossy(&f.bytes).into_owned())
+            Ok(String::from_utf8_lossy(&f.bytes()).into_owned())
         }
     }
 }

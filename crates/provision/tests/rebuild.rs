@@ -132,10 +132,10 @@ fn every_file_is_built_and_found_case_insensitively() {
         assert!(names.contains(&n.to_string()), "{n} missing from {names:?}");
     }
     for f in p.list() {
-        well_formed(&f.bytes);
+        well_formed(&f.bytes());
     }
     let f = p.get("sep001b54000002.CNF.XML").unwrap();
-    let text = String::from_utf8(f.bytes.to_vec()).unwrap();
+    let text = String::from_utf8(f.bytes().to_vec()).unwrap();
     assert!(text.contains("<proxy>USECALLMANAGER</proxy>"));
     assert!(
         text.contains("<sharedLine>true</sharedLine>"),
@@ -175,13 +175,13 @@ fn a_device_edit_rebuilds_that_device_only() {
     let new = p.get("SEP001B54000003.cnf.xml").unwrap();
     assert!(new.version > old.version);
     assert_ne!(new.stamp, old.stamp);
-    assert!(String::from_utf8_lossy(&new.bytes)
+    assert!(String::from_utf8_lossy(&new.bytes())
         .contains("<loadInformation>SIP45.9-4-2SR4-3</loadInformation>"));
     let ch = rx.try_recv().unwrap();
     assert_eq!(ch.rebuilt, vec!["SEP001B54000003"]);
     assert_eq!(ch.content_changed, vec!["SEP001B54000003"]);
     // The old Arc a reader held is untouched: never a half-built file.
-    assert!(String::from_utf8_lossy(&old.bytes).contains("SIP45.9-4-2SR3-1S"));
+    assert!(String::from_utf8_lossy(&old.bytes()).contains("SIP45.9-4-2SR3-1S"));
 }
 
 #[test]
@@ -220,7 +220,7 @@ fn a_node_change_rebuilds_every_phone_of_the_pools_using_it() {
     p.put_pool(&br).unwrap();
     assert_eq!(changed(&before, &p), vec!["SEP001B54000003.cnf.xml"]);
     assert!(
-        String::from_utf8_lossy(&p.get("SEP001B54000003.cnf.xml").unwrap().bytes)
+        String::from_utf8_lossy(&p.get("SEP001B54000003.cnf.xml").unwrap().bytes())
             .contains("<langCode>de_DE</langCode>")
     );
     // Moving a phone to another pool changes its CallManager list.
@@ -246,7 +246,8 @@ fn a_node_change_rebuilds_every_phone_of_the_pools_using_it() {
     .unwrap();
     assert_eq!(changed(&before, &p), vec!["XMLDefault.cnf.xml"]);
     assert!(
-        String::from_utf8_lossy(&p.get("xmldefault.cnf.xml").unwrap().bytes).contains("192.0.2.31")
+        String::from_utf8_lossy(&p.get("xmldefault.cnf.xml").unwrap().bytes())
+            .contains("192.0.2.31")
     );
 }
 
@@ -267,7 +268,7 @@ fn a_line_edit_rebuilds_every_phone_showing_it() {
         vec!["SEP001B54000001.cnf.xml", "SEP001B54000002.cnf.xml"]
     );
     assert!(
-        String::from_utf8_lossy(&p.get("SEP001B54000002.cnf.xml").unwrap().bytes)
+        String::from_utf8_lossy(&p.get("SEP001B54000002.cnf.xml").unwrap().bytes())
             .contains("<displayName>Hunt &amp; Co</displayName>")
     );
     assert_eq!(
@@ -318,7 +319,7 @@ fn load_url_dialplan_and_removal_changes() {
     assert!(p.device("SEP001B54000003").is_none());
     p.remove_device("SEP001B54000002").unwrap();
     assert!(
-        String::from_utf8_lossy(&p.get("SEP001B54000001.cnf.xml").unwrap().bytes)
+        String::from_utf8_lossy(&p.get("SEP001B54000001.cnf.xml").unwrap().bytes())
             .contains("<deviceProtocol>SCCP"),
     );
     assert!(
@@ -378,9 +379,9 @@ fn readers_never_see_a_partial_file_while_editing() {
                 let f = p.get("SEP001B54000002.cnf.xml").unwrap();
                 assert!(f.version >= last, "versions only go up");
                 last = f.version;
-                assert!(f.bytes.ends_with(b"</device>\n"));
+                assert!(f.bytes().ends_with(b"</device>\n"));
                 if reads.is_multiple_of(64) {
-                    well_formed(&f.bytes);
+                    well_formed(&f.bytes());
                 }
                 reads += 1;
             }
@@ -400,7 +401,7 @@ fn readers_never_see_a_partial_file_while_editing() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(reader.join().unwrap() > 0);
     assert!(
-        String::from_utf8_lossy(&p.get("SEP001B54000002.cnf.xml").unwrap().bytes)
+        String::from_utf8_lossy(&p.get("SEP001B54000002.cnf.xml").unwrap().bytes())
             .contains("Name 39")
     );
 }
@@ -459,4 +460,66 @@ fn writes_to_other_tables_of_the_database_do_not_reload() {
         p.reload_if_changed().unwrap().is_none(),
         "a lease write is not a configuration change"
     );
+}
+
+#[test]
+fn device_files_are_held_compressed_and_read_back_exactly() {
+    let (dir, p) = setup();
+    // Enough phones for the parallel render path, over both pools, two models, both
+    // protocols, each added alone (one file rendered per change, dictionaries made on the way).
+    for i in 0..700u32 {
+        let model = if i % 2 == 0 {
+            "Cisco 7965"
+        } else {
+            "Cisco 8851"
+        };
+        let proto = if i % 2 == 1 || i % 3 == 0 {
+            Protocol::Sip
+        } else {
+            Protocol::Sccp
+        };
+        let mut d = NewDevice::new(&format!("001B55{i:06X}"), model, proto);
+        d.device_pool = if i % 5 == 0 { "DP-BR" } else { "DP-HQ" }.into();
+        d.description = format!("Phone {i}");
+        p.add_device(&d).unwrap();
+    }
+    // A second provisioner builds everything at once (parallel, other dictionaries): every
+    // file must read back byte for byte the same.
+    let q = Provisioner::open(dir.path().join("pb.db")).unwrap();
+    let files = p.list();
+    assert_eq!(files.len(), q.file_count());
+    let (mut plain, mut stored) = (0usize, 0usize);
+    for f in &files {
+        let g = q.get(&f.name).unwrap();
+        assert_eq!(f.bytes(), g.bytes(), "{}", f.name);
+        assert_eq!(f.stamp, g.stamp);
+        assert_eq!(f.len(), f.bytes().len());
+        if f.kind == FileKind::Device {
+            let text = String::from_utf8(f.bytes().to_vec()).unwrap();
+            assert!(text.contains(&f.stamp), "{}", f.name);
+            assert!(text.ends_with("</device>\n"));
+            plain += f.len();
+            stored += f.stored_len();
+        }
+    }
+    eprintln!("device files: {plain} bytes held in {stored}");
+    assert!(
+        stored * 5 < plain,
+        "device files held compressed: {stored} of {plain} bytes"
+    );
+    // A pool edit reaches every phone of the pool, through the same storage.
+    p.put_pool(&DevicePool {
+        name: "DP-BR".into(),
+        cm_group: "CMG-BR".into(),
+        date_time_group: DEFAULT_DATETIME.into(),
+        user_locale: "English_United_States".into(),
+        network_locale: "United_States".into(),
+        connection_monitor_duration: 77,
+    })
+    .unwrap();
+    for i in (0..700u32).step_by(5) {
+        let f = p.get(&format!("SEP001B55{i:06X}.cnf.xml")).unwrap();
+        let text = String::from_utf8(f.bytes().to_vec()).unwrap();
+        assert!(text.contains("<connectionMonitorDuration>77<"), "{i}");
+    }
 }

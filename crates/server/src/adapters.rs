@@ -18,8 +18,10 @@ pub struct ProvisionedFiles(pub Arc<Provisioner>);
 impl fileserver::FileSource for ProvisionedFiles {
     fn get(&self, name: &str) -> Option<Arc<fileserver::File>> {
         let f = self.0.get(name)?;
+        // A fresh buffer per request (device files are held compressed): an in-flight
+        // transfer never keeps a replaced generation's storage alive.
         Some(Arc::new(fileserver::File::with_version(
-            bytes::Bytes::copy_from_slice(&f.bytes),
+            f.bytes(),
             f.version,
             f.modified,
         )))

@@ -540,7 +540,7 @@ impl AdminBackend for NodeBackend {
             out.push(Template {
                 name: f.name.clone(),
                 produces: format!("{} (SIP dial template)", f.name),
-                source: String::from_utf8_lossy(&f.bytes).into_owned(),
+                source: String::from_utf8_lossy(&f.bytes()).into_owned(),
             });
         }
         Ok(out)
@@ -730,7 +730,7 @@ impl AdminBackend for NodeBackend {
             .map(|f| PhoneFile {
                 name: f.name.clone(),
                 content_type: "text/xml".into(),
-                content: String::from_utf8_lossy(&f.bytes).into_owned(),
+                content: String::from_utf8_lossy(&f.bytes()).into_owned(),
             })
             .collect())
     }
