@@ -314,8 +314,10 @@ pub async fn fetch(
     opts: TftpOptions,
 ) -> std::io::Result<TftpOutcome> {
     let sock = UdpSocket::bind(SocketAddrV4::new(local, 0)).await?;
+    // Room for the largest block asked for plus an error message; a longer DATA still shows
+    // (truncated, one byte over the block size) and is refused. Not 64 KiB zeroed per file.
+    let mut buf = vec![0u8; usize::from(opts.blksize.unwrap_or(512)).max(512) + 512];
     let mut t = TftpRead::new(file, opts, Instant::now());
-    let mut buf = vec![0u8; 65536];
     loop {
         while let Some((p, d)) = t.poll_transmit() {
             let to = match d {
