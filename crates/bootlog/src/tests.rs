@@ -285,6 +285,12 @@ fn store_is_bounded_but_keeps_the_last_boot() {
     let phones = log.phones().unwrap();
     assert_eq!(phones.len(), 2);
     assert!(log.last_boot(mac()).unwrap().is_empty());
+    // Forgotten means forgotten, also by the writer's memory of the phone: it starts over.
+    log.record(&ev(30_000, EventKind::DhcpDiscover { vendor_class: None }))
+        .unwrap();
+    let phones = log.phones().unwrap();
+    let me = phones.iter().find(|p| p.mac == mac()).unwrap();
+    assert_eq!((me.boot, me.events_in_boot), (1, 1));
 }
 
 #[test]
