@@ -14,6 +14,7 @@ mod diagnose;
 mod render;
 mod time;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -73,6 +74,11 @@ impl Default for Limits {
     }
 }
 
+/// How long the writer gathers events into one transaction after the first one arrives.
+const WRITE_TICK: Duration = Duration::from_millis(100);
+/// Most events stored in one transaction.
+const MAX_BATCH: usize = 2048;
+
 /// Trailing discovery events this close before a new boot's DHCPDISCOVER move into that boot.
 const DISCOVERY_CARRY: Duration = Duration::from_secs(120);
 
@@ -93,8 +99,19 @@ pub struct PhoneSummary {
 /// synchronous and short (one SQLite transaction).
 pub struct BootLog {
     conn: Mutex<Connection>,
+    /// What the writer knows of each phone it stored events for (taken with `conn` held):
+    /// spares a read of the phone and a count of its events for every event.
+    known: Mutex<HashMap<String, Known>>,
     limits: Limits,
     dropped: AtomicU64,
+}
+
+/// A phone's row and its number of stored events, as the last write left them.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    boot: i64,
+    started: i64,
+    held: i64,
 }
 
 impl std::fmt::Debug for BootLog {
@@ -130,6 +147,15 @@ impl BootLog {
     }
 
     fn with_connection(conn: Connection, limits: Limits) -> Result<Self, BootLogError> {
+        // Without the query planner stability guarantee SQLite marks a statement whose plan
+        // could depend on a bound value (the boot's events: `mac = ?1 AND boot = ?2 ORDER BY
+        // id`) as expired at every new binding and re-parses it at the next step: the cached
+        // statement was re-prepared for every event that can open a boot (16 % of serve's CPU
+        // in a boot storm). The plans here do not depend on the values.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS bootlog_events (
                  id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -150,6 +176,7 @@ impl BootLog {
         )?;
         Ok(BootLog {
             conn: Mutex::new(conn),
+            known: Mutex::new(HashMap::new()),
             limits,
             dropped: AtomicU64::new(0),
         })
@@ -167,28 +194,43 @@ impl BootLog {
     /// Stores events in one transaction (the writer thread batches).
     pub fn record_all(&self, events: &[Event]) -> Result<(), BootLogError> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        for e in events {
-            Self::insert(&tx, e, &self.limits)?;
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let res = (|| {
+            let tx = conn.transaction()?;
+            for e in events {
+                Self::insert(&tx, e, &self.limits, &mut known)?;
+            }
+            if Self::trim_phones(&tx, &self.limits)? {
+                known.clear();
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if res.is_err() {
+            // Rolled back: what was learnt in this transaction may not be stored.
+            known.clear();
         }
-        Self::trim_phones(&tx, &self.limits)?;
-        tx.commit()?;
-        Ok(())
+        res
     }
 
     fn insert(
         tx: &rusqlite::Transaction<'_>,
         e: &Event,
         limits: &Limits,
+        known: &mut HashMap<String, Known>,
     ) -> Result<(), BootLogError> {
         let mac = e.mac.to_string();
         let at = ms(e.at);
         // Cached statements: this runs for every event of every phone (a boot storm sends
         // about twenty per phone), and parsing the SQL each time was most of its cost.
-        let current: Option<(i64, i64)> = tx
-            .prepare_cached("SELECT boot, boot_started_ms FROM bootlog_phones WHERE mac = ?1")?
-            .query_row([&mac], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        let k = known.get(&mac).copied();
+        let current: Option<(i64, i64)> = match k {
+            Some(k) => Some((k.boot, k.started)),
+            None => tx
+                .prepare_cached("SELECT boot, boot_started_ms FROM bootlog_phones WHERE mac = ?1")?
+                .query_row([&mac], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?,
+        };
         let (boot, started) = match current {
             None => (1, at),
             // Only these kinds can open a new boot: skip reading (and decoding) the boot's
@@ -238,12 +280,25 @@ impl BootLog {
         // then the oldest of the current boot beyond the per-boot limit. A phone within both
         // limits (nearly every phone, nearly every time) has nothing to drop: one indexed
         // count instead of two deletes with sub-selects.
-        let held: i64 = tx
-            .prepare_cached("SELECT count(*) FROM bootlog_events WHERE mac = ?1")?
-            .query_row([&mac], |r| r.get(0))?;
+        let held: i64 = match k {
+            Some(k) => k.held + 1,
+            None => tx
+                .prepare_cached("SELECT count(*) FROM bootlog_events WHERE mac = ?1")?
+                .query_row([&mac], |r| r.get(0))?,
+        };
         if held <= limits.events_per_phone.min(limits.max_boot_events) as i64 {
+            known.insert(
+                mac,
+                Known {
+                    boot,
+                    started,
+                    held,
+                },
+            );
             return Ok(());
         }
+        // Over a limit: trim, and count again at the next event.
+        known.remove(&mac);
         tx.prepare_cached(
             "DELETE FROM bootlog_events WHERE mac = ?1 AND boot < ?2 AND id NOT IN
                (SELECT id FROM bootlog_events WHERE mac = ?1 ORDER BY id DESC LIMIT ?3)",
@@ -283,7 +338,8 @@ impl BootLog {
         Ok(out)
     }
 
-    fn trim_phones(tx: &rusqlite::Transaction<'_>, limits: &Limits) -> Result<(), BootLogError> {
+    /// Forgets the phones heard from least recently beyond the limit. True if any went.
+    fn trim_phones(tx: &rusqlite::Transaction<'_>, limits: &Limits) -> Result<bool, BootLogError> {
         let n: i64 = tx
             .prepare_cached("SELECT count(*) FROM bootlog_phones")?
             .query_row([], |r| r.get(0))?;
@@ -307,7 +363,7 @@ impl BootLog {
                 [],
             )?;
         }
-        Ok(())
+        Ok(excess > 0)
     }
 
     fn events_where(
@@ -413,9 +469,13 @@ impl BootLog {
             .name("bootlog-writer".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
+                    // One transaction per tick: a commit (WAL frames, the write) costs far
+                    // more than an insert, and in a storm events arrive a few at a time.
                     let mut batch = vec![first];
-                    while batch.len() < 512 {
-                        match rx.try_recv() {
+                    let tick = std::time::Instant::now() + WRITE_TICK;
+                    while batch.len() < MAX_BATCH {
+                        let left = tick.saturating_duration_since(std::time::Instant::now());
+                        match rx.recv_timeout(left) {
                             Ok(e) => batch.push(e),
                             Err(_) => break,
                         }

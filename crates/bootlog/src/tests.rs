@@ -285,6 +285,12 @@ fn store_is_bounded_but_keeps_the_last_boot() {
     let phones = log.phones().unwrap();
     assert_eq!(phones.len(), 2);
     assert!(log.last_boot(mac()).unwrap().is_empty());
+    // Forgotten means forgotten, also by the writer's memory of the phone: it starts over.
+    log.record(&ev(30_000, EventKind::DhcpDiscover { vendor_class: None }))
+        .unwrap();
+    let phones = log.phones().unwrap();
+    let me = phones.iter().find(|p| p.mac == mac()).unwrap();
+    assert_eq!((me.boot, me.events_in_boot), (1, 1));
 }
 
 #[test]
@@ -336,4 +342,35 @@ fn trace_by_sep_name_or_mac() {
     ));
     let none = log.trace("00:00:00:00:00:01", &ctx_at(0)).unwrap();
     assert!(none.contains("nothing heard from this phone yet"), "{none}");
+}
+
+/// The statements the writer caches stay prepared: SQLite used to expire the boot-events
+/// query at every new binding and re-parse it at each step (a storm's largest journal cost).
+#[test]
+fn cached_statements_are_not_reprepared_per_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = BootLog::open(&dir.path().join("b.db"), Limits::default()).unwrap();
+    for i in 0..50u64 {
+        let m: Mac = format!("001b54aa{i:04x}").parse().unwrap();
+        let cdp = EventKind::CdpSeen {
+            port: "p".into(),
+            platform: None,
+            power_requested_mw: None,
+        };
+        let evs = vec![
+            Event::server(at(i), m, cdp.clone()),
+            Event::server(at(i), m, EventKind::DhcpDiscover { vendor_class: None }),
+            Event::server(at(i), m, cdp),
+            Event::server(at(i), m, EventKind::DhcpDiscover { vendor_class: None }),
+        ];
+        log.record_all(&evs).unwrap();
+    }
+    let conn = log.lock();
+    let s = conn
+        .prepare_cached(
+            "SELECT id, at_ms, event FROM bootlog_events WHERE mac = ?1 AND boot = ?2 ORDER BY id",
+        )
+        .unwrap();
+    assert!(s.get_status(rusqlite::StatementStatus::Run) >= 100);
+    assert_eq!(s.get_status(rusqlite::StatementStatus::RePrepare), 0);
 }

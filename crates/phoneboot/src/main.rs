@@ -23,7 +23,7 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Emulate Cisco IP phones: one phone's boot as a timeline, or a boot storm.
     #[command(subcommand)]
-    Sim(SimCommand),
+    Sim(Box<SimCommand>),
     /// Check a configuration file.
     #[command(subcommand)]
     Config(cmd::config::Command),
@@ -109,7 +109,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Config(c) => cmd::config::run(c),
-        Command::Sim(c) => run_sim(c),
+        Command::Sim(c) => run_sim(*c),
         Command::Lab(c) => cmd::lab::run(c),
         Command::Login(a) => cmd::login::login(&cli.target, a),
         Command::Logout => cmd::login::logout(&cli.target),

@@ -295,6 +295,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                     }
                     shared.sessions.fetch_add(1, Ordering::Relaxed);
                     let _ = stream.set_nodelay(true);
+                    // Delayed ACKs from the start (Linux quick-ACKs a new connection's first
+                    // segments): the replies carry the ACK of a phone's message instead of a
+                    // pure ACK frame ahead of them.
+                    let _ = stream.set_quickack(false);
                     tasks.spawn(connection(stream, peer, shared.clone(), stop.clone()));
                 }
                 Err(e) => {

@@ -64,6 +64,12 @@ pub struct CommonArgs {
     /// Leave the leased addresses on --ip-if at exit.
     #[arg(long)]
     pub keep_addresses: bool,
+    /// Prefixes (CIDR, comma-separated) made local to --ip-if for the run (AnyIP local
+    /// routes, removed at exit): leases inside them get no address of their own on the
+    /// interface (adding one per phone costs the kernel more with every address). Only the
+    /// phones' DHCP range: never a prefix holding a server.
+    #[arg(long, value_delimiter = ',', value_parser = parse_cidr)]
+    pub anyip: Vec<(std::net::Ipv4Addr, u8)>,
     /// Registered to a backup CallManager, go back to the primary after this many seconds
     /// (SCCP: RegisterTokenReq; SIP: REGISTER to the primary, then unregister from the
     /// backup). Default: the device pool's connectionMonitorDuration from the phone's
@@ -113,6 +119,7 @@ impl CommonArgs {
             addr_prefix: self.addr_prefix,
             remove_address: !self.keep_addresses,
             sip_expires: 3600,
+            anyip: self.anyip.clone(),
         }
     }
 }
@@ -175,6 +182,20 @@ pub struct StormArgs {
     pub no_progress: bool,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+fn parse_cidr(s: &str) -> Result<(std::net::Ipv4Addr, u8), String> {
+    let (a, p) = s
+        .trim()
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?}: expected ADDRESS/PREFIX"))?;
+    let a = a.parse().map_err(|_| format!("{s:?}: bad IPv4 address"))?;
+    let p: u8 = p
+        .parse()
+        .ok()
+        .filter(|p| (1..=32).contains(p))
+        .ok_or_else(|| format!("{s:?}: prefix length 1 to 32"))?;
+    Ok((a, p))
 }
 
 fn parse_mac(s: &str) -> Result<Mac, String> {
@@ -460,6 +481,17 @@ mod tests {
     enum Cmd {
         Boot(BootArgs),
         Storm(StormArgs),
+    }
+
+    #[test]
+    fn anyip_prefixes_parse() {
+        assert_eq!(
+            parse_cidr("198.18.128.0/17"),
+            Ok((std::net::Ipv4Addr::new(198, 18, 128, 0), 17))
+        );
+        assert!(parse_cidr("198.18.128.0").is_err());
+        assert!(parse_cidr("198.18.128.0/33").is_err());
+        assert!(parse_cidr("x/8").is_err());
     }
 
     #[test]

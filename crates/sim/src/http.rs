@@ -150,6 +150,15 @@ pub fn decode_chunked(buf: &[u8], max: usize) -> Result<Option<(Vec<u8>, usize)>
     }
 }
 
+/// Reads what the connection has into the end of `buf` (no zeroed scratch buffer per
+/// request). Ok(0) at the close.
+async fn read_more(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, HttpError> {
+    buf.reserve(16384);
+    conn.read_buf(buf)
+        .await
+        .map_err(|e| HttpError::Io(e.to_string()))
+}
+
 /// One phone's HTTP client toward one server.
 pub struct HttpClient {
     local: Ipv4Addr,
@@ -188,6 +197,9 @@ impl HttpClient {
             .map_err(|_| HttpError::Connect(format!("{} did not answer", self.server)))?
             .map_err(|e| HttpError::Connect(format!("{}: {e}", self.server)))?;
         let _ = c.set_nodelay(true);
+        // Delayed ACKs, as a phone's stack does: the next request carries the ACK of a
+        // response instead of a pure ACK frame of its own.
+        let _ = c.set_quickack(false);
         self.connects += 1;
         self.conn = Some(c);
         self.buf.clear();
@@ -239,19 +251,14 @@ impl HttpClient {
                 _ => HttpError::Io(e.to_string()),
             });
         }
-        let mut chunk = vec![0u8; 16384];
         let (head, used) = loop {
             if let Some(h) = parse_head(&self.buf)? {
                 break h;
             }
-            let n = conn
-                .read(&mut chunk)
-                .await
-                .map_err(|e| HttpError::Io(e.to_string()))?;
+            let n = read_more(conn, &mut self.buf).await?;
             if n == 0 {
                 return Err(HttpError::Closed);
             }
-            self.buf.extend_from_slice(&chunk[..n]);
         };
         self.buf.drain(..used);
         let body = if head.status == 204 || head.status == 304 || (100..200).contains(&head.status)
@@ -263,14 +270,10 @@ impl HttpClient {
                     self.buf.drain(..n);
                     break b;
                 }
-                let n = conn
-                    .read(&mut chunk)
-                    .await
-                    .map_err(|e| HttpError::Io(e.to_string()))?;
+                let n = read_more(conn, &mut self.buf).await?;
                 if n == 0 {
                     return Err(HttpError::Bad("closed inside a chunked body".into()));
                 }
-                self.buf.extend_from_slice(&chunk[..n]);
             }
         } else if let Some(len) = head.content_length {
             if len > self.opts.max_body {
@@ -279,33 +282,25 @@ impl HttpClient {
                 )));
             }
             while self.buf.len() < len {
-                let n = conn
-                    .read(&mut chunk)
-                    .await
-                    .map_err(|e| HttpError::Io(e.to_string()))?;
+                let n = read_more(conn, &mut self.buf).await?;
                 if n == 0 {
                     return Err(HttpError::Bad(format!(
                         "closed after {} of {len} body bytes",
                         self.buf.len()
                     )));
                 }
-                self.buf.extend_from_slice(&chunk[..n]);
             }
             self.buf.drain(..len).collect()
         } else {
             // No length: the body runs to the close.
             loop {
-                let n = conn
-                    .read(&mut chunk)
-                    .await
-                    .map_err(|e| HttpError::Io(e.to_string()))?;
+                let n = read_more(conn, &mut self.buf).await?;
                 if n == 0 {
                     break;
                 }
-                if self.buf.len() + n > self.opts.max_body {
+                if self.buf.len() > self.opts.max_body {
                     return Err(HttpError::Bad("body larger than the limit".into()));
                 }
-                self.buf.extend_from_slice(&chunk[..n]);
             }
             self.conn = None;
             std::mem::take(&mut self.buf)

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
 const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
 const NLMSG_ERROR: u16 = 2;
 const NLM_F_REQUEST: u16 = 1;
 const NLM_F_ACK: u16 = 4;
@@ -181,6 +182,42 @@ impl Netlink {
         push_attr(&mut b, RTA_OIF, &ifindex.to_ne_bytes());
         self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, &b)
     }
+
+    fn local_route_body(ifindex: u32, dst: Ipv4Addr, prefix: u8) -> Vec<u8> {
+        // rtmsg: family, dst_len, src_len, tos, table local, proto boot, scope host, local.
+        let mut b = vec![libc::AF_INET as u8, prefix, 0, 0, 255, 3, 254, 2];
+        b.extend_from_slice(&0u32.to_ne_bytes());
+        push_attr(&mut b, RTA_DST, &mask(dst, prefix).octets());
+        push_attr(&mut b, RTA_OIF, &ifindex.to_ne_bytes());
+        b
+    }
+
+    /// `ip route replace local dst/prefix dev ifindex table local`: every address of the
+    /// prefix is this host's (AnyIP) without one interface address each.
+    pub fn replace_local_route(&self, ifindex: u32, dst: Ipv4Addr, prefix: u8) -> io::Result<()> {
+        self.request(
+            RTM_NEWROUTE,
+            NLM_F_CREATE | NLM_F_REPLACE,
+            &Self::local_route_body(ifindex, dst, prefix),
+        )
+    }
+
+    /// Removes a route added by [`Netlink::replace_local_route`] (absent is fine).
+    pub fn del_local_route(&self, ifindex: u32, dst: Ipv4Addr, prefix: u8) -> io::Result<()> {
+        match self.request(
+            RTM_DELROUTE,
+            0,
+            &Self::local_route_body(ifindex, dst, prefix),
+        ) {
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            r => r,
+        }
+    }
+}
+
+/// Does `dst/prefix` contain `ip`?
+pub fn contains(dst: Ipv4Addr, prefix: u8, ip: Ipv4Addr) -> bool {
+    mask(dst, prefix) == mask(ip, prefix)
 }
 
 /// `ip` with the host bits cleared.

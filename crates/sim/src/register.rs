@@ -161,6 +161,9 @@ async fn connect_from(
     match tokio::time::timeout(timeout, s.connect(to)).await {
         Ok(Ok(c)) => {
             let _ = c.set_nodelay(true);
+            // Delayed ACKs, as a phone's stack does: the reply to a CallManager's message
+            // carries its ACK instead of a pure ACK frame ahead of it.
+            let _ = c.set_quickack(false);
             Ok(c)
         }
         Ok(Err(e)) => Err(format!("{e}")),
@@ -231,9 +234,13 @@ impl SccpReg {
     }
 
     fn apply_actions(&mut self) {
+        // Every message the session produced in one poll leaves in one write (one segment
+        // instead of up to eight: a phone answering a burst of replies).
+        let mut out: Vec<Vec<u8>> = vec![Vec::new(); self.writers.len()];
         while let Some(a) = self.session.poll_action() {
             match a {
                 sccp::PhoneAction::Connect(i) => {
+                    self.flush(&mut out, i);
                     let Some(slot) = self.gen.get_mut(i) else {
                         continue;
                     };
@@ -284,28 +291,12 @@ impl SccpReg {
                     });
                 }
                 sccp::PhoneAction::Send(i, bytes) => {
-                    let Some(w) = self.writers.get_mut(i).and_then(|w| w.as_mut()) else {
-                        continue;
-                    };
-                    // Writes are small; a full socket buffer means the CM is not reading.
-                    match w.try_write(&bytes) {
-                        Ok(n) if n == bytes.len() => {}
-                        _ => {
-                            let w = self.writers[i].take();
-                            let bytes = bytes.clone();
-                            let tx = self.tx.clone();
-                            let g = self.gen[i];
-                            tokio::spawn(async move {
-                                if let Some(mut w) = w {
-                                    if w.write_all(&bytes).await.is_err() {
-                                        let _ = tx.send(ConnEv::Closed(i, g)).await;
-                                    }
-                                }
-                            });
-                        }
+                    if let Some(o) = out.get_mut(i) {
+                        o.extend_from_slice(&bytes);
                     }
                 }
                 sccp::PhoneAction::Close(i) => {
+                    self.flush(&mut out, i);
                     if let Some(g) = self.gen.get_mut(i) {
                         *g += 1;
                     }
@@ -316,6 +307,42 @@ impl SccpReg {
                         h.abort();
                     }
                 }
+            }
+        }
+        for i in 0..out.len() {
+            self.flush(&mut out, i);
+        }
+    }
+
+    /// Writes the bytes gathered for connection `i`, if any.
+    fn flush(&mut self, out: &mut [Vec<u8>], i: usize) {
+        let Some(bytes) = out.get_mut(i).map(std::mem::take) else {
+            return;
+        };
+        if bytes.is_empty() {
+            return;
+        }
+        let Some(w) = self.writers.get_mut(i).and_then(|w| w.as_mut()) else {
+            return;
+        };
+        // Writes are small; a full socket buffer means the CM is not reading.
+        match w.try_write(&bytes) {
+            Ok(n) if n == bytes.len() => {}
+            r => {
+                let rest = match r {
+                    Ok(n) => bytes[n..].to_vec(),
+                    Err(_) => bytes,
+                };
+                let w = self.writers[i].take();
+                let tx = self.tx.clone();
+                let g = self.gen[i];
+                tokio::spawn(async move {
+                    if let Some(mut w) = w {
+                        if w.write_all(&rest).await.is_err() {
+                            let _ = tx.send(ConnEv::Closed(i, g)).await;
+                        }
+                    }
+                });
             }
         }
     }

@@ -263,6 +263,13 @@ fn a_storm_registers_every_phone_and_holds_them() {
             };
             opts.timeouts.dhcp_retransmit = Duration::from_secs(1);
             opts.timeouts.tftp = Duration::from_millis(500);
+            // The DHCP range (.50-.150) as AnyIP prefixes: the phones' sockets bind to
+            // leased addresses that were never added to the interface.
+            opts.anyip = vec![
+                (Ipv4Addr::new(198, 18, net, 32), 27),
+                (Ipv4Addr::new(198, 18, net, 64), 26),
+                (Ipv4Addr::new(198, 18, net, 128), 27),
+            ];
             let env = Env::open(&ifn, &ifn, opts, None).unwrap();
             let mix = sim::cli::parse_mix("7965:sccp,7940,7941:sccp").unwrap();
             let base: mac::Mac = "02:1b:54:20:00:00".parse().unwrap();

@@ -284,6 +284,10 @@ pub struct Registrar {
     cfg: RegistrarConfig,
     nonces: NonceManager,
     lines: HashMap<String, LineBindings>,
+    /// Lines (AOR users) per device, device ASCII-lowercased: `service_control` looks a
+    /// device up once per restart, and scanning every line made a storm of auto-registered
+    /// phones quadratic.
+    by_device: HashMap<String, Vec<String>>,
     buckets: HashMap<IpAddr, Bucket>,
     cache: HashMap<String, Message>,
     cache_order: VecDeque<(SystemTime, String)>,
@@ -308,6 +312,7 @@ impl Registrar {
             cfg,
             nonces,
             lines: HashMap::new(),
+            by_device: HashMap::new(),
             buckets: HashMap::new(),
             cache: HashMap::new(),
             cache_order: VecDeque::new(),
@@ -877,7 +882,7 @@ impl Registrar {
                     from: src,
                 });
             }
-            self.lines.remove(&user);
+            self.remove_line(&user);
         } else {
             self.stats.registered += 1;
             let expires = bindings.iter().map(|b| b.expires_at).max().unwrap_or(now);
@@ -895,7 +900,7 @@ impl Registrar {
                 model: newest.and_then(|b| b.model.clone()),
                 first: !had_any || new_session,
             });
-            self.lines.insert(
+            self.insert_line(
                 user,
                 LineBindings {
                     device: line.device,
@@ -908,10 +913,37 @@ impl Registrar {
         (Some(resp), true)
     }
 
+    fn insert_line(&mut self, user: String, line: LineBindings) {
+        let key = line.device.to_ascii_lowercase();
+        if let Some(old) = self.lines.get(&user) {
+            if old.device.eq_ignore_ascii_case(&line.device) {
+                self.lines.insert(user, line);
+                return;
+            }
+            self.remove_line(&user);
+        }
+        self.by_device.entry(key).or_default().push(user.clone());
+        self.lines.insert(user, line);
+    }
+
+    fn remove_line(&mut self, user: &str) {
+        let Some(old) = self.lines.remove(user) else {
+            return;
+        };
+        let key = old.device.to_ascii_lowercase();
+        if let Some(users) = self.by_device.get_mut(&key) {
+            users.retain(|u| u != user);
+            if users.is_empty() {
+                self.by_device.remove(&key);
+            }
+        }
+    }
+
     /// Removes expired bindings; lines left without any produce [`RegEvent::Expired`].
     pub fn expire(&mut self, now: SystemTime) -> Vec<RegEvent> {
         let mut events = Vec::new();
-        self.lines.retain(|_, l| {
+        let by_device = &mut self.by_device;
+        self.lines.retain(|user, l| {
             let last = l.bindings.last().map(|b| b.source);
             l.bindings.retain(|b| b.expires_at > now);
             if l.bindings.is_empty() {
@@ -922,6 +954,13 @@ impl Registrar {
                         line: l.dn.clone(),
                         from,
                     });
+                }
+                let key = l.device.to_ascii_lowercase();
+                if let Some(users) = by_device.get_mut(&key) {
+                    users.retain(|u| u != user);
+                    if users.is_empty() {
+                        by_device.remove(&key);
+                    }
                 }
                 false
             } else {
@@ -953,9 +992,11 @@ impl Registrar {
         let mut seen: Vec<SocketAddr> = Vec::new();
         let mut out = Vec::new();
         let mut lines: Vec<&LineBindings> = self
-            .lines
-            .values()
-            .filter(|l| l.device.eq_ignore_ascii_case(device))
+            .by_device
+            .get(&device.to_ascii_lowercase())
+            .into_iter()
+            .flatten()
+            .filter_map(|u| self.lines.get(u))
             .collect();
         lines.sort_by(|a, b| a.dn.cmp(&b.dn));
         for l in lines {

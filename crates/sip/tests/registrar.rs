@@ -512,3 +512,32 @@ fn config_validation() {
         assert!(Registrar::new(bad, [0; 32]).is_err());
     }
 }
+
+#[test]
+fn service_control_forgets_expired_and_unregistered_lines() {
+    let (mut r, dir) = setup(RegistrarConfig::default());
+    let mut n = 0;
+    let mut c1 = client("1001", "auth1001", "s3cret");
+    register(&mut r, &dir, &mut c1, 60, t(0), &mut n);
+    let stamps = VersionStamps::default();
+    let local: SocketAddr = "198.18.0.1:5060".parse().unwrap();
+    let notify = |r: &sip::registrar::Registrar| {
+        r.service_control(
+            "SEP001B54AABBCC",
+            ServiceAction::Restart,
+            &stamps,
+            local,
+            "t",
+        )
+        .len()
+    };
+    assert_eq!(notify(&r), 1);
+    // Expired: gone from the device's lines too.
+    assert_eq!(r.expire(t(3600)).len(), 1);
+    assert_eq!(notify(&r), 0);
+    // Registered again, then unregistered (Expires: 0).
+    register(&mut r, &dir, &mut c1, 60, t(3700), &mut n);
+    assert_eq!(notify(&r), 1);
+    register(&mut r, &dir, &mut c1, 0, t(3701), &mut n);
+    assert_eq!(notify(&r), 0);
+}
