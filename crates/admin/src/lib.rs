@@ -188,17 +188,40 @@ async fn ingest(app: std::sync::Weak<App>, mut rx: broadcast::Receiver<Event>) {
     }
 }
 
-/// One structured log line per event, with the MAC as a field.
+/// One structured log line per event, with the MAC as a field: failures at WARN, warnings
+/// and the end of a boot (registered) at INFO, the routine steps of a boot (about twenty per
+/// phone; the journal and the live view have them all) at DEBUG; nothing is formatted for a
+/// level that is off.
 fn log_event(ev: &Event) {
+    use tracing::Level;
+    const T: &str = "phoneboot::event";
+    let (level, detail) = bootlog::describe(&ev.kind);
+    let level = match level {
+        bootlog::Level::Fail => Level::WARN,
+        bootlog::Level::Warn => Level::INFO,
+        _ if matches!(ev.kind, journal::EventKind::Registered { .. }) => Level::INFO,
+        bootlog::Level::Ok | bootlog::Level::Info => Level::DEBUG,
+    };
+    let on = match level {
+        Level::WARN => tracing::enabled!(target: T, Level::WARN),
+        Level::INFO => tracing::enabled!(target: T, Level::INFO),
+        _ => tracing::enabled!(target: T, Level::DEBUG),
+    };
+    if !on {
+        return;
+    }
     let kind = serde_json::to_value(&ev.kind)
         .ok()
         .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
         .unwrap_or_default();
-    let detail = bootlog::diagnose(std::slice::from_ref(ev), &bootlog::Context::default())
-        .entries
-        .into_iter()
-        .next()
-        .map(|e| e.text)
-        .unwrap_or_default();
-    tracing::info!(target: "phoneboot::event", mac = %ev.mac, step = ?ev.kind.step(), kind = %kind, side = ?ev.side, "{detail}");
+    let (mac, step, side) = (&ev.mac, ev.kind.step(), ev.side);
+    match level {
+        Level::WARN => {
+            tracing::warn!(target: T, %mac, ?step, %kind, ?side, "{detail}")
+        }
+        Level::INFO => {
+            tracing::info!(target: T, %mac, ?step, %kind, ?side, "{detail}")
+        }
+        _ => tracing::debug!(target: T, %mac, ?step, %kind, ?side, "{detail}"),
+    }
 }

@@ -147,7 +147,8 @@ fn transport_name(t: Transport) -> &'static str {
     }
 }
 
-fn describe(kind: &EventKind) -> (Level, String) {
+/// One event on its own: how it reads in a timeline, and how bad it is.
+pub fn describe(kind: &EventKind) -> (Level, String) {
     use EventKind::*;
     match kind {
         CdpSeen {

@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use diagnose::{diagnose, Context, Entry, Level, Outcome, StepState, StepStatus, Timeline};
+pub use diagnose::{
+    describe, diagnose, Context, Entry, Level, Outcome, StepState, StepStatus, Timeline,
+};
 pub use journal::{Event, EventKind, Mac, Step};
 pub use render::render_trace;
 use rusqlite::{params, Connection, OptionalExtension};

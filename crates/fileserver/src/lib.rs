@@ -66,11 +66,26 @@ impl Sockets {
             None => None,
         };
         let http = match cfg.http_bind {
-            Some(a) => Some(TcpListener::bind(a).await?),
+            Some(a) => Some(listen(a)?),
             None => None,
         };
         Ok(Sockets { tftp, http })
     }
+}
+
+/// Phones of a boot storm connect by the thousand at once: tokio's default backlog (1,024)
+/// overflowed and their SYNs were dropped (retransmitted a second later). The kernel caps
+/// this at `net.core.somaxconn`.
+const HTTP_BACKLOG: u32 = 8192;
+
+fn listen(a: std::net::SocketAddr) -> io::Result<TcpListener> {
+    let s = match a {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    s.set_reuseaddr(true)?;
+    s.bind(a)?;
+    s.listen(HTTP_BACKLOG)
 }
 
 /// Why the service could not start.
