@@ -17,6 +17,8 @@
 #     PHONEBOOT_SEED_DB (a provisioned device database, e.g. with reservations) per step;
 #   PERFDHCP_CLIENTS=N (perfdhcp -R, default 100000000: every exchange a new client),
 #   PERFDHCP_ARGS="-b mac=00:1b:00:00:00:00" (extra perfdhcp arguments, e.g. provisioned MACs)
+#   DHCP_RATE_BURST=10 DHCP_RATE_PER_SEC=2 (phoneboot-serve's per-MAC flood guard; raise it when
+#     few clients send many exchanges each, as the cost curve's do)
 # phoneboot's leases are durable: SQLite WAL, synchronous=FULL, one transaction per burst,
 # ACKs sent after the commit. Kea: memfile persist=true (appends, no fsync). dnsmasq: lease
 # file rewritten after changes (no fsync).
@@ -109,6 +111,8 @@ initial_password = "bench-only"
 run = false
 [dhcp]
 enabled = true
+rate_limit_burst = ${DHCP_RATE_BURST:-10}
+rate_limit_per_sec = ${DHCP_RATE_PER_SEC:-2}
 [[dhcp.pool]]
 name = "bench"
 interface = "$VS"

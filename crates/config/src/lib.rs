@@ -122,6 +122,9 @@ pub struct DhcpPool {
 pub struct Dhcp {
     pub enabled: bool,
     pub listen_port: u16,
+    /// Per-MAC token bucket: packets at once, then per second.
+    pub rate_limit_burst: u32,
+    pub rate_limit_per_sec: u32,
     pub pools: Vec<DhcpPool>,
 }
 
@@ -521,6 +524,20 @@ impl Validator {
         Dhcp {
             enabled: d.enabled.unwrap_or(!pools.is_empty()),
             listen_port: self.int("dhcp.listen_port", d.listen_port, 67, 1, 65_535),
+            rate_limit_burst: self.int(
+                "dhcp.rate_limit_burst",
+                d.rate_limit_burst,
+                10,
+                1,
+                1_000_000,
+            ),
+            rate_limit_per_sec: self.int(
+                "dhcp.rate_limit_per_sec",
+                d.rate_limit_per_sec,
+                2,
+                1,
+                1_000_000,
+            ),
             pools,
         }
     }
@@ -777,6 +794,10 @@ mod tests {
         assert_eq!(cfg.callmanagers.first().host, "198.18.100.1");
         assert_eq!(cfg.sccp.listen.port(), 2000);
         assert!(!cfg.dhcp.enabled);
+        assert_eq!(
+            (cfg.dhcp.rate_limit_burst, cfg.dhcp.rate_limit_per_sec),
+            (10, 2)
+        );
     }
 
     #[test]
@@ -789,6 +810,8 @@ timer = 1
 [[discovery.interface]]
 name = "sw-ph0"
 voice_vlan = 4095
+[dhcp]
+rate_limit_per_sec = 0
 [[dhcp.pool]]
 subnet = "198.18.100.0/24"
 range = ["198.18.100.10", "198.18.101.5"]
@@ -806,6 +829,7 @@ x = 1
             "discovery.interface[0].voice_vlan",
             "dhcp.pool[0].range[1]",
             "dhcp.pool[0].tftp_servers[1]",
+            "dhcp.rate_limit_per_sec",
             "sip.listen",
             "bogus",
         ] {

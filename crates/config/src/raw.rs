@@ -80,6 +80,8 @@ pub struct DhcpPool {
 pub struct Dhcp {
     pub enabled: Option<bool>,
     pub listen_port: Option<i64>,
+    pub rate_limit_burst: Option<i64>,
+    pub rate_limit_per_sec: Option<i64>,
     #[serde(default)]
     pub pool: Vec<DhcpPool>,
 }

@@ -53,6 +53,10 @@ pub fn build(cfg: &config::Config, db: &Path) -> dhcp_server::ServerConfig {
         .iter()
         .filter_map(|c| c.host.parse().ok())
         .collect();
+    d.rate_limit = dhcp::RateLimitConfig {
+        burst: cfg.dhcp.rate_limit_burst,
+        per_sec: f64::from(cfg.dhcp.rate_limit_per_sec),
+    };
     let mut s = dhcp_server::ServerConfig::new(db.to_path_buf(), d);
     s.server_port = cfg.dhcp.listen_port;
     s
