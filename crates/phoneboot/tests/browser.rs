@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use test_support::webdriver::{browser_missing, http, screenshot_dir, Driver};
-use test_support::{Host, KillOnDrop, LabGuard};
+use test_support::{KillOnDrop, LabGuard};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_phoneboot")
@@ -83,20 +83,8 @@ fn add_a_phone_in_the_ui_boot_it_in_the_lab_see_it_register_and_reset_it() {
 
     // Boot that MAC with the emulator; it stays registered and obeys resets.
     let sim = KillOnDrop::new(
-        lab.cmd(Host::Phones, bin())
-            .args([
-                "sim",
-                "boot",
-                "--model",
-                "CP-7965",
-                "--protocol",
-                "sccp",
-                "--mac",
-                mac,
-                "--hold",
-                "20",
-                "--json",
-            ])
+        lab.sim_boot(bin(), "CP-7965", "sccp", mac)
+            .args(["--hold", "20", "--json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

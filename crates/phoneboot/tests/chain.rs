@@ -11,14 +11,9 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_phoneboot")
 }
 
-fn sim(lab: &LabGuard, args: &[&str]) -> (bool, serde_json::Value, String) {
-    let out = lab
-        .cmd(Host::Phones, bin())
-        .arg("sim")
-        .args(args)
-        .arg("--json")
-        .output()
-        .expect("sim runs");
+/// Runs an emulator command with `--json`: success, its report, and all it printed.
+fn json_of(mut cmd: std::process::Command) -> (bool, serde_json::Value, String) {
+    let out = cmd.arg("--json").output().expect("sim runs");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
     (
@@ -129,10 +124,7 @@ fn provisioned_phones_of_three_families_and_an_unknown_phone_boot_and_register()
         // Not in the database: boots on XMLDefault and auto-registers.
         ("00:1b:54:c0:00:04", "CP-7940", "sccp", "XMLDefault.cnf.xml"),
     ] {
-        let (ok, report, raw) = sim(
-            &lab,
-            &["boot", "--model", model, "--protocol", proto, "--mac", mac],
-        );
+        let (ok, report, raw) = json_of(lab.sim_boot(bin(), model, proto, mac));
         assert!(ok, "{model} {mac} did not register:\n{raw}");
         let text = report.to_string();
         assert!(text.contains(want), "{model} did not fetch {want}:\n{raw}");

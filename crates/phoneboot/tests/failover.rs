@@ -113,9 +113,8 @@ impl<'a> HeldPhone<'a> {
         extra: &[&str],
     ) -> HeldPhone<'a> {
         let sim = lab
-            .cmd(Host::Phones, bin())
-            .args(["sim", "boot", "--model", model, "--protocol", protocol])
-            .args(["--mac", mac, "--hold", "90", "--json"])
+            .sim_boot(bin(), model, protocol, mac)
+            .args(["--hold", "90", "--json"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -8,7 +8,7 @@
 
 use std::os::unix::fs::chown;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use test_support::{Host, KillOnDrop, LabGuard};
@@ -144,22 +144,9 @@ fn serve_runs_unprivileged_with_the_units_capabilities() {
     }
 
     // An unknown phone boots through it: DHCP, TFTP (XMLDefault), auto-registration, SCCP.
-    let out = Command::new("ip")
-        .args(["netns", "exec", &lab.netns(Host::Phones), bin()])
-        .args([
-            "sim",
-            "boot",
-            "--model",
-            "CP-7965",
-            "--protocol",
-            "sccp",
-            "--mac",
-            "00:1b:54:e0:00:01",
-            "--voice-vlan",
-            "100",
-            "--no-discovery",
-            "--json",
-        ])
+    let out = lab
+        .sim_boot(bin(), "CP-7965", "sccp", "00:1b:54:e0:00:01")
+        .args(["--voice-vlan", "100", "--no-discovery", "--json"])
         .output()
         .expect("sim runs");
     let text = String::from_utf8_lossy(&out.stdout).to_string();

@@ -59,6 +59,15 @@ impl LabGuard {
         self.lab.command(host, program)
     }
 
+    /// `BIN sim boot --model MODEL --protocol PROTOCOL --mac MAC` in the phones namespace;
+    /// the caller adds its own flags (`--json`, `--hold` ...).
+    pub fn sim_boot(&self, bin: &str, model: &str, protocol: &str, mac: &str) -> Command {
+        let mut c = self.cmd(Host::Phones, bin);
+        c.args(["sim", "boot", "--model", model, "--protocol", protocol])
+            .args(["--mac", mac]);
+        c
+    }
+
     /// Runs the admin CLI on the lab's database (`phoneboot --db <db> args...`) and fails the
     /// test, with the CLI's stderr, unless it succeeds.
     pub fn phoneboot(&self, args: &[&str]) -> Output {
