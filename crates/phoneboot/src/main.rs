@@ -65,10 +65,22 @@ enum Command {
         #[command(subcommand)]
         what: DebugWhat,
     },
+    /// Write the node's state (device database with leases, admin users; optionally the boot
+    /// journal) into one archive, consistently, while the node runs.
+    Backup(cmd::backup::BackupArgs),
+    /// Restore a backup into this node's database (stop `phoneboot serve` first).
+    Restore(cmd::backup::RestoreArgs),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (phoneboot.1 and one per subcommand) into a directory; the
+    /// Debian package ships them (scripts/package).
+    Manpages {
+        /// Directory to write `*.1` files into (created if missing).
+        #[arg(env = "PHONEBOOT_MANPAGES_DIR")]
+        dir: std::path::PathBuf,
     },
 }
 
@@ -128,6 +140,8 @@ fn main() -> ExitCode {
         Command::Debug {
             what: DebugWhat::Cdp(a),
         } => cmd::show::debug(&cli.target, a),
+        Command::Backup(a) => cmd::backup::backup(&cli.target, a),
+        Command::Restore(a) => cmd::backup::restore(&cli.target, a),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -137,6 +151,10 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Manpages { dir } => std::fs::create_dir_all(&dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| anyhow::anyhow!("writing manual pages into {}: {e}", dir.display())),
     };
     match result {
         Ok(code) => code,
