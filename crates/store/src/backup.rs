@@ -1,8 +1,8 @@
 //! Consistent copies of a node's SQLite files for `phoneboot backup` / `restore`.
 //!
-//! `VACUUM INTO` writes one read snapshot of a live database into a new file (SQLite
-//! >= 3.27), so a backup can run while `phoneboot serve` keeps writing — no lock held
-//! for longer than the copy, no half-written page.
+//! `VACUUM INTO` (SQLite 3.27 and later) writes one read snapshot of a live database into a
+//! new file, so a backup can run while `phoneboot serve` keeps writing: no lock held for
+//! longer than the copy, no half-written page.
 
 use std::path::Path;
 
