@@ -151,7 +151,10 @@ pub(crate) fn c_string(v: &[u8]) -> String {
 fn version_pair(v: &[u8], what: &'static str) -> Result<(u8, u8), ParseError> {
     match v {
         [a, b] => Ok((*a, *b)),
-        _ => Err(ParseError::Invalid(format!("{what}: expected 2 bytes, found {}", v.len()))),
+        _ => Err(ParseError::Invalid(format!(
+            "{what}: expected 2 bytes, found {}",
+            v.len()
+        ))),
     }
 }
 
@@ -165,7 +168,11 @@ impl Header {
         let lv = r.take(n, "header length")?;
         let length = match lv {
             [a, b] => u16::from_be_bytes([*a, *b]) as usize,
-            _ => return Err(ParseError::Invalid("header length: expected 2 bytes".into())),
+            _ => {
+                return Err(ParseError::Invalid(
+                    "header length: expected 2 bytes".into(),
+                ))
+            }
         };
         if length > data.len() {
             return Err(ParseError::Truncated {
@@ -203,9 +210,9 @@ impl Header {
                 ISSUER_NAME => signer.issuer = c_string(v),
                 SERIAL_NUMBER => serial = Some(v.to_vec()),
                 HASH_ALGORITHM => {
-                    let code = *v.first().ok_or_else(|| {
-                        ParseError::Invalid("hash algorithm: empty".into())
-                    })?;
+                    let code = *v
+                        .first()
+                        .ok_or_else(|| ParseError::Invalid("hash algorithm: empty".into()))?;
                     hash = Some(HashAlg::from_code(code).ok_or_else(|| {
                         ParseError::Invalid(format!("unsupported hash algorithm {code}"))
                     })?);
@@ -228,7 +235,8 @@ impl Header {
                 }
             }
         }
-        signer.serial = serial.ok_or_else(|| ParseError::Invalid("missing signer serial number".into()))?;
+        signer.serial =
+            serial.ok_or_else(|| ParseError::Invalid("missing signer serial number".into()))?;
         let hash = hash.ok_or_else(|| ParseError::Invalid("missing hash algorithm".into()))?;
         let (signature, signature_element) =
             signature.ok_or_else(|| ParseError::Invalid("missing signature".into()))?;

@@ -344,8 +344,8 @@ impl Identity {
 
     /// Subject, issuer and serial as the signed header names them.
     pub fn signer(&self) -> Result<Signer, IdentityError> {
-        let f = cert_fields(&self.cert_der)
-            .map_err(|e| IdentityError::Certificate(e.to_string()))?;
+        let f =
+            cert_fields(&self.cert_der).map_err(|e| IdentityError::Certificate(e.to_string()))?;
         Ok(Signer {
             name: f.subject,
             issuer: f.issuer,
@@ -392,6 +392,13 @@ pub fn cert_info(der_bytes: &[u8]) -> Result<CertInfo, ParseError> {
         not_before: unix(&v.not_before),
         not_after: unix(&v.not_after),
     })
+}
+
+/// PEM text of a DER certificate (e.g. a record's, for `sgnfile -t`).
+pub fn cert_pem(der_bytes: &[u8]) -> Result<String, ParseError> {
+    Certificate::from_der(der_bytes)
+        .and_then(|c| c.to_pem(LineEnding::LF))
+        .map_err(|e| ParseError::Invalid(format!("certificate: {e}")))
 }
 
 fn const_oid_rsa() -> der::oid::ObjectIdentifier {
@@ -468,7 +475,11 @@ impl ClusterIdentity {
     /// keeps signing the trust list until [`ClusterIdentity::finish_rotation`].
     pub fn rotate(&self, cluster: &str, now: SystemTime) -> Result<ClusterIdentity, IdentityError> {
         let mut next = ClusterIdentity::generate(cluster, now)?;
-        next.previous_sast = Some(self.previous_sast.clone().unwrap_or_else(|| self.sast.clone()));
+        next.previous_sast = Some(
+            self.previous_sast
+                .clone()
+                .unwrap_or_else(|| self.sast.clone()),
+        );
         Ok(next)
     }
 
@@ -506,7 +517,10 @@ impl ClusterIdentity {
         let b: Blob =
             serde_json::from_slice(bytes).map_err(|e| IdentityError::Corrupt(e.to_string()))?;
         if b.format != 1 {
-            return Err(IdentityError::Corrupt(format!("unknown format {}", b.format)));
+            return Err(IdentityError::Corrupt(format!(
+                "unknown format {}",
+                b.format
+            )));
         }
         let read = |what: &str, p: &PemPair| {
             Identity::from_pem(&p.cert, &p.key)
@@ -536,9 +550,17 @@ impl ClusterIdentity {
         if let Some(prev) = &self.previous_sast {
             out.push(Record::for_certificate(prev.cert_der(), Role::Sast, None)?);
         }
-        out.push(Record::for_certificate(self.sast.cert_der(), Role::Sast, None)?);
+        out.push(Record::for_certificate(
+            self.sast.cert_der(),
+            Role::Sast,
+            None,
+        )?);
         if nodes.is_empty() {
-            out.push(Record::for_certificate(self.tftp.cert_der(), Role::CcmTftp, None)?);
+            out.push(Record::for_certificate(
+                self.tftp.cert_der(),
+                Role::CcmTftp,
+                None,
+            )?);
         }
         for n in nodes {
             out.push(Record::for_certificate(
@@ -548,7 +570,11 @@ impl ClusterIdentity {
             )?);
         }
         if v1_1 {
-            out.push(Record::for_certificate(self.https.cert_der(), Role::Tftp, None)?);
+            out.push(Record::for_certificate(
+                self.https.cert_der(),
+                Role::Tftp,
+                None,
+            )?);
         }
         Ok(out)
     }
@@ -584,7 +610,12 @@ impl ClusterIdentity {
     }
 
     /// `<name>.sgn`: `payload` signed by the TFTP identity.
-    pub fn sign_file(&self, sgn_name: &str, payload: &[u8], timestamp: u32) -> Result<Vec<u8>, IdentityError> {
+    pub fn sign_file(
+        &self,
+        sgn_name: &str,
+        payload: &[u8],
+        timestamp: u32,
+    ) -> Result<Vec<u8>, IdentityError> {
         crate::SignedFile::build(&self.tftp, sgn_name, HashAlg::Sha1, timestamp, payload)
     }
 

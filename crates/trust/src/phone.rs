@@ -102,9 +102,11 @@ impl PhoneTrust {
         };
         let f = SignedFile::parse(bytes).map_err(|e| Reject::Unsigned(e.to_string()))?;
         let signer = &f.header.signer;
-        let Some(rec) = held.records.iter().find(|r| {
-            r.role.is_some_and(Role::signs_files) && r.serial == signer.serial
-        }) else {
+        let Some(rec) = held
+            .records
+            .iter()
+            .find(|r| r.role.is_some_and(Role::signs_files) && r.serial == signer.serial)
+        else {
             return Err(Reject::UnknownSigner {
                 signer: signer.name.clone(),
                 serial: hex::encode(&signer.serial),

@@ -184,7 +184,11 @@ impl Record {
         let lv = r.take(n, "record length")?;
         let len = match lv {
             [a, b] => u16::from_be_bytes([*a, *b]) as usize,
-            _ => return Err(ParseError::Invalid("record length: expected 2 bytes".into())),
+            _ => {
+                return Err(ParseError::Invalid(
+                    "record length: expected 2 bytes".into(),
+                ))
+            }
         };
         let end = start + len;
         if end > r.data.len() {
@@ -213,7 +217,11 @@ impl Record {
                 R_SUBJECT => rec.subject = c_string(v),
                 R_ROLE => match v {
                     [a, b] => rec.role = Some(Role::from_code(u16::from_be_bytes([*a, *b]))),
-                    _ => return Err(ParseError::Invalid(format!("byte {at}: role needs 2 bytes"))),
+                    _ => {
+                        return Err(ParseError::Invalid(format!(
+                            "byte {at}: role needs 2 bytes"
+                        )))
+                    }
                 },
                 R_ISSUER => rec.issuer = c_string(v),
                 R_SERIAL => rec.serial = v.to_vec(),

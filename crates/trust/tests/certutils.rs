@@ -17,7 +17,9 @@ fn os(s: &str) -> &OsStr {
 fn tlvfile_and_sgnfile_accept_our_files() {
     let id = ClusterIdentity::generate("judge", SystemTime::now()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let nodes = [NodeName { host: "cm1.lab".into() }];
+    let nodes = [NodeName {
+        host: "cm1.lab".into(),
+    }];
     for (name, bytes) in [
         ("ITLFile.tlv", id.build_itl(&nodes, 1_700_000_000).unwrap()),
         ("CTLFile.tlv", id.build_ctl(&nodes, 1_700_000_000).unwrap()),
@@ -51,7 +53,10 @@ fn tlvfile_and_sgnfile_accept_our_files() {
         "sgnfile",
         &[os("-p"), os("-t"), cert.as_os_str(), sgn.as_os_str()],
     );
-    assert!(ok && out.contains("Valid signature") && !out.contains("Invalid"), "{out}");
+    assert!(
+        ok && out.contains("Valid signature") && !out.contains("Invalid"),
+        "{out}"
+    );
     // Signed by the TFTP key, not the SAST key.
     let sast = dir.path().join("sast.pem");
     std::fs::write(&sast, id.sast.cert_pem()).unwrap();
@@ -79,7 +84,16 @@ fn we_read_a_certutils_itl_and_a_phone_holding_it_refuses_ours() {
     for (cn, file) in [("foreign-sast", &sast), ("foreign-tftp", &tftp)] {
         let (ok, out) = run_certutils(
             "mkcert",
-            &[os("-c"), os(cn), os("-o"), os("Elsewhere"), os("-u"), os("Voice"), os("-f"), file.as_os_str()],
+            &[
+                os("-c"),
+                os(cn),
+                os("-o"),
+                os("Elsewhere"),
+                os("-u"),
+                os("Voice"),
+                os("-f"),
+                file.as_os_str(),
+            ],
         );
         assert!(ok, "mkcert: {out}");
     }
@@ -101,7 +115,11 @@ fn we_read_a_certutils_itl_and_a_phone_holding_it_refuses_ours() {
     list.verify(&bytes).unwrap();
     assert_eq!(list.records.len(), 2);
     assert_eq!(list.records[1].role, Some(Role::CcmTftp));
-    assert!(list.records[0].subject.contains("CN=foreign-sast"), "{:?}", list.records[0]);
+    assert!(
+        list.records[0].subject.contains("CN=foreign-sast"),
+        "{:?}",
+        list.records[0]
+    );
 
     // sgnfile-built file signed by the foreign TFTP key: a phone holding that ITL takes it.
     let cfg = dir.path().join("SEPAABBCCDDEEFF.cnf.xml");
@@ -119,10 +137,16 @@ fn we_read_a_certutils_itl_and_a_phone_holding_it_refuses_ours() {
     // Ours: refused, in words.
     let ours = ClusterIdentity::generate("ours", SystemTime::now()).unwrap();
     let mut phone = phone;
-    let e = phone.offer_itl(&ours.build_itl(&[], 1).unwrap()).unwrap_err();
+    let e = phone
+        .offer_itl(&ours.build_itl(&[], 1).unwrap())
+        .unwrap_err();
     assert!(matches!(e, Reject::NotVouched { .. }), "{e}");
     let e = phone
-        .check_signed(&ours.sign_file("SEPAABBCCDDEEFF.cnf.xml.sgn", b"<device/>", 1).unwrap())
+        .check_signed(
+            &ours
+                .sign_file("SEPAABBCCDDEEFF.cnf.xml.sgn", b"<device/>", 1)
+                .unwrap(),
+        )
         .unwrap_err();
     assert!(matches!(e, Reject::UnknownSigner { .. }), "{e}");
 }

@@ -22,8 +22,12 @@ fn foreign() -> &'static ClusterIdentity {
 
 fn nodes() -> Vec<NodeName> {
     vec![
-        NodeName { host: "cm1.example".into() },
-        NodeName { host: "10.0.0.2".into() },
+        NodeName {
+            host: "cm1.example".into(),
+        },
+        NodeName {
+            host: "10.0.0.2".into(),
+        },
     ]
 }
 
@@ -32,15 +36,26 @@ fn itl_parses_lists_records_and_verifies() {
     let id = cluster();
     let bytes = id.build_itl(&nodes(), 1_700_000_000).unwrap();
     let list = TrustList::parse(&bytes).unwrap();
-    assert_eq!(list.header.length % 4, 0, "padding keeps the header at a multiple of 4");
+    assert_eq!(
+        list.header.length % 4,
+        0,
+        "padding keeps the header at a multiple of 4"
+    );
     assert_eq!(list.header.version, (1, 2));
     assert_eq!(list.header.signer_version, Some((1, 1)));
     assert_eq!(list.header.filename, "ITLFile.tlv");
     assert_eq!(list.header.timestamp, 1_700_000_000);
     assert_eq!(list.header.signature.len(), 256);
     let roles: Vec<Role> = list.records.iter().filter_map(|r| r.role).collect();
-    assert_eq!(roles, vec![Role::Sast, Role::CcmTftp, Role::CcmTftp, Role::Tftp]);
-    let dns: Vec<_> = list.records.iter().filter_map(|r| r.dns_name.clone()).collect();
+    assert_eq!(
+        roles,
+        vec![Role::Sast, Role::CcmTftp, Role::CcmTftp, Role::Tftp]
+    );
+    let dns: Vec<_> = list
+        .records
+        .iter()
+        .filter_map(|r| r.dns_name.clone())
+        .collect();
     assert_eq!(dns, vec!["cm1.example", "10.0.0.2"]);
     assert!(list.records[0].subject.contains("CN=phoneboot-test-SAST"));
     list.verify(&bytes).unwrap();
@@ -82,7 +97,9 @@ fn phone_installs_first_itl_then_requires_signed_config() {
     let sgn = id.sign_file("SEPAABBCCDDEEFF.cnf.xml.sgn", cfg, 1).unwrap();
     assert_eq!(phone.check_signed(&sgn).unwrap(), cfg);
     assert!(matches!(phone.check_signed(cfg), Err(Reject::Unsigned(_))));
-    let other = foreign().sign_file("SEPAABBCCDDEEFF.cnf.xml.sgn", cfg, 1).unwrap();
+    let other = foreign()
+        .sign_file("SEPAABBCCDDEEFF.cnf.xml.sgn", cfg, 1)
+        .unwrap();
     let e = phone.check_signed(&other).unwrap_err();
     assert!(matches!(e, Reject::UnknownSigner { .. }), "{e}");
     assert!(e.to_string().contains("other-cluster-TFTP"));
@@ -114,7 +131,10 @@ fn rotation_is_vouched_for_by_the_old_sast() {
     assert_eq!(phone.offer_itl(&after).unwrap(), ItlOutcome::Updated);
     // A phone that never saw the rollover list refuses the final one.
     let mut stale = PhoneTrust::holding(&old.build_itl(&[], 1).unwrap()).unwrap();
-    assert!(matches!(stale.offer_itl(&after), Err(Reject::NotVouched { .. })));
+    assert!(matches!(
+        stale.offer_itl(&after),
+        Err(Reject::NotVouched { .. })
+    ));
 }
 
 #[test]
@@ -126,17 +146,19 @@ fn blob_round_trip_and_corruption() {
     assert_eq!(back.https.cert_der(), id.https.cert_der());
     assert_eq!(back.tftp.key_pem().unwrap(), id.tftp.key_pem().unwrap());
     // Truncated, garbage, a key swapped for another: clear errors, never a panic.
-    for bad in [&blob[..blob.len() / 2], b"\x00\x01garbage".as_slice(), b"{}"] {
+    for bad in [
+        &blob[..blob.len() / 2],
+        b"\x00\x01garbage".as_slice(),
+        b"{}",
+    ] {
         let e = ClusterIdentity::from_blob(bad).unwrap_err();
         assert!(e.to_string().contains("unreadable"), "{e}");
     }
-    let swapped = String::from_utf8(blob.clone())
-        .unwrap()
-        .replacen(
-            &serde_json_escape(&id.tftp.key_pem().unwrap()),
-            &serde_json_escape(&id.sast.key_pem().unwrap()),
-            1,
-        );
+    let swapped = String::from_utf8(blob.clone()).unwrap().replacen(
+        &serde_json_escape(&id.tftp.key_pem().unwrap()),
+        &serde_json_escape(&id.sast.key_pem().unwrap()),
+        1,
+    );
     let e = ClusterIdentity::from_blob(swapped.as_bytes()).unwrap_err();
     assert!(e.to_string().contains("do not belong together"), "{e}");
     // Debug never shows key material.
