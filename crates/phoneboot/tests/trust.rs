@@ -4,6 +4,8 @@
 //! identity is made once on first start and survives a restart; `security show` lists it;
 //! a node change rebuilds the lists; unknown MACs and damaged key stores get clean answers.
 
+#![allow(clippy::unwrap_used)]
+
 use std::ffi::OsStr;
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};

@@ -330,7 +330,7 @@ pub(crate) fn encode(
     let sig_at = out.len();
     put(&mut out, FILENAME, &c_bytes(spec.filename));
     put(&mut out, TIMESTAMP, &spec.timestamp.to_be_bytes());
-    while (out.len() + 3 + sig_len) % 4 != 0 {
+    while !(out.len() + 3 + sig_len).is_multiple_of(4) {
         out.push(PADDING);
     }
     let header_len = (out.len() + 3 + sig_len) as u16;
