@@ -70,6 +70,9 @@ enum Command {
     Backup(cmd::backup::BackupArgs),
     /// Restore a backup into this node's database (stop `phoneboot serve` first).
     Restore(cmd::backup::RestoreArgs),
+    /// The cluster's trust identity: certificates, import, key rollover, mixed mode.
+    #[command(subcommand)]
+    Security(cmd::security::Command),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -142,6 +145,7 @@ fn main() -> ExitCode {
         } => cmd::show::debug(&cli.target, a),
         Command::Backup(a) => cmd::backup::backup(&cli.target, a),
         Command::Restore(a) => cmd::backup::restore(&cli.target, a),
+        Command::Security(c) => cmd::security::run(&cli.target, c),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
