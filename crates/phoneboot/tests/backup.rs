@@ -54,6 +54,18 @@ fn a_backup_restored_into_a_fresh_node_boots_the_phone_it_knew() {
     let (ok, out) = run(&["--db", db1, "backup", archive_s]);
     assert!(ok, "backup failed: {out}");
     assert!(out.contains("phoneboot.db"), "{out}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&archive)
+            .expect("archive")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the archive holds secrets: mode {mode:o}"
+        );
+    }
     let (ok, out) = run(&["--db", db1, "backup", archive_s]);
     assert!(
         !ok && out.contains("exists"),

@@ -317,9 +317,29 @@ impl Driver {
         }
     }
 
+    /// Clicks the element `css` selects. A live page re-renders rows while it is being
+    /// driven (the phone list follows registrations), so an element that went stale between
+    /// finding and clicking is found again, a few times, before the test fails.
     pub fn click(&self, css: &str) {
-        let e = self.wait(css);
-        self.cmd("POST", &self.s(&format!("/element/{e}/click")), json!({}));
+        for _ in 0..5 {
+            let e = self.wait(css);
+            let path = self.s(&format!("/element/{e}/click"));
+            let r = http(
+                self.addr,
+                "POST",
+                &path,
+                &[("Content-Type", "application/json")],
+                b"{}",
+            );
+            if r.status == 200 {
+                return;
+            }
+            if r.json()["value"]["error"] != "stale element reference" {
+                panic!("webdriver POST {path}: {} {}", r.status, r.text());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{css}: still stale after 5 tries");
     }
 
     pub fn typ(&self, css: &str, text: &str) {

@@ -83,8 +83,17 @@ pub fn backup(target: &Target, args: BackupArgs) -> anyhow::Result<ExitCode> {
     });
     // Written beside the target, renamed into place only when complete.
     let partial = args.file.with_extension("partial");
-    let out = std::fs::File::create(&partial)
-        .with_context(|| format!("creating {}", partial.display()))?;
+    // The archive holds password hashes, API token hashes and the cluster's private keys:
+    // readable by its owner only.
+    let out = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)
+            .with_context(|| format!("creating {}", partial.display()))?
+    };
     let mut tar = tar::Builder::new(out);
     let text = serde_json::to_vec_pretty(&manifest)?;
     let mut header = tar::Header::new_gnu();
