@@ -132,4 +132,12 @@ pub trait Store: Send + Sync {
     fn external_change_token(&self) -> Result<Option<i64>, StoreError> {
         Ok(None)
     }
+
+    /// A counter that moves soon after any writer (this process or another node) commits a
+    /// configuration change, and after the backend reconnects; `None` when the backend has
+    /// no push path (SQLite: poll [`Store::external_change_token`]). A wake-up only: compare
+    /// the change token to know what changed, so nothing is lost between wake-ups.
+    fn change_feed(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }

@@ -59,7 +59,13 @@ pub struct PgBackend {
     shown: String,
     timeouts: PgTimeouts,
     conn: Mutex<Option<PgConn>>,
+    /// The LISTEN connection's wake-up counter, started on first use.
+    feed: std::sync::OnceLock<tokio::sync::watch::Receiver<u64>>,
 }
+
+/// The channel every configuration write notifies on commit (the payload is the new
+/// generation; listeners re-read the generation anyway, so a lost payload loses nothing).
+pub const CONFIG_CHANNEL: &str = "phoneboot_config";
 
 struct PgConn {
     client: Arc<Client>,
@@ -100,6 +106,7 @@ impl PgStore {
             shown,
             timeouts,
             conn: Mutex::new(None),
+            feed: std::sync::OnceLock::new(),
         };
         backend.transaction(TxMode::Write, |tx| {
             tx.exec(
@@ -254,7 +261,74 @@ impl PgBackend {
     }
 }
 
+/// Keeps one dedicated connection LISTENing on [`CONFIG_CHANNEL`] and bumps `tx` on every
+/// notification and on every (re)connect, so that the consumer re-reads the generation and
+/// catches up on whatever it missed while the connection was down. Stops when every receiver
+/// is gone (or the store's runtime shuts down).
+async fn listen_loop(
+    config: tokio_postgres::Config,
+    shown: String,
+    tx: tokio::sync::watch::Sender<u64>,
+) {
+    use tokio_postgres::AsyncMessage;
+    let mut backoff = Duration::from_millis(100);
+    while !tx.is_closed() {
+        match config.connect(NoTls).await {
+            Ok((client, mut conn)) => {
+                let bump = tx.clone();
+                let driver = tokio::spawn(async move {
+                    loop {
+                        match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                            Some(Ok(AsyncMessage::Notification(_))) => {
+                                bump.send_modify(|v| *v = v.wrapping_add(1))
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(e)) => return e.to_string(),
+                            None => return "closed".to_string(),
+                        }
+                    }
+                });
+                match client
+                    .batch_execute(&format!("LISTEN {CONFIG_CHANNEL}"))
+                    .await
+                {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(100);
+                        // Connected: whatever happened while we were away is caught up now.
+                        tx.send_modify(|v| *v = v.wrapping_add(1));
+                        let why = driver.await.unwrap_or_else(|e| e.to_string());
+                        tracing::warn!(database = %shown, reason = %why, "change listener lost its connection; reconnecting");
+                    }
+                    Err(e) => {
+                        driver.abort();
+                        tracing::warn!(database = %shown, error = %e, "LISTEN failed");
+                    }
+                }
+                drop(client);
+            }
+            Err(e) => {
+                tracing::debug!(database = %shown, error = %e, "change listener cannot connect yet");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
 impl Backend for PgBackend {
+    fn change_feed(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        let rt = self.rt.as_ref()?;
+        Some(
+            self.feed
+                .get_or_init(|| {
+                    let (tx, rx) = tokio::sync::watch::channel(0);
+                    rt.spawn(listen_loop(self.config.clone(), self.shown.clone(), tx));
+                    rx
+                })
+                .clone(),
+        )
+    }
+
     fn transaction<T>(
         &self,
         mode: TxMode,

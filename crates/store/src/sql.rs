@@ -245,6 +245,11 @@ pub enum TxMode {
 /// How a backend runs a transaction: begin, `f`, then commit (or roll back when `f` fails
 /// or the mode is [`TxMode::DryRun`]).
 pub trait Backend: Send + Sync + 'static {
+    /// See [`crate::Store::change_feed`].
+    fn change_feed(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
     fn transaction<T>(
         &self,
         mode: TxMode,

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use crate::args;
 use crate::error::StoreError;
 use crate::model::*;
-use crate::sql::{Backend, Row, Tx, TxMode};
+use crate::sql::{Backend, Dialect, Row, Tx, TxMode};
 use crate::{schema, validate, ImportReport, ImportRow, Store};
 
 /// A [`Store`] on an SQL backend `B`.
@@ -43,7 +43,18 @@ impl<B: Backend> SqlStore<B> {
                 "UPDATE config_generation SET value = value + 1 WHERE id = 1",
                 args![],
             )?;
-            f(tx)
+            let out = f(tx)?;
+            if tx.dialect() == Dialect::Postgres {
+                // Delivered to every LISTENing node when (and only if) this commits.
+                tx.exec(
+                    &format!(
+                        "SELECT pg_notify('{}', CAST((SELECT value FROM config_generation WHERE id = 1) AS TEXT))",
+                        crate::postgres::CONFIG_CHANNEL
+                    ),
+                    args![],
+                )?;
+            }
+            Ok(out)
         })
     }
 
@@ -1163,6 +1174,10 @@ impl<B: Backend> Store for SqlStore<B> {
             tx.query_value("SELECT value FROM config_generation WHERE id = 1", args![])
                 .map(Some)
         })
+    }
+
+    fn change_feed(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.db.change_feed()
     }
 
     fn check_import(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError> {

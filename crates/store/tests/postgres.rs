@@ -156,3 +156,57 @@ fn start_up_refusals_are_one_clear_line() {
         )
     );
 }
+
+/// Another node's commit wakes this node's change feed at once (LISTEN/NOTIFY), a refused
+/// write does not, and after the server restarts the feed moves again on reconnect so the
+/// node catches up on what it missed.
+#[test]
+fn commits_of_another_node_wake_the_change_feed() {
+    let mut pg = server(false);
+    pg.create_db("pb").unwrap();
+    let url = pg.socket_url("pb");
+    let writer = PgStore::open(&url).unwrap();
+    let reader = PgStore::open(&url).unwrap();
+    let mut feed = reader.change_feed().expect("PostgreSQL has a change feed");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let wait = |feed: &mut tokio::sync::watch::Receiver<u64>, limit_ms: u64| {
+        rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_millis(limit_ms), feed.changed())
+                .await
+                .is_ok()
+        })
+    };
+    assert!(
+        wait(&mut feed, 5000),
+        "the listener connects (first wake-up)"
+    );
+    let before = reader.external_change_token().unwrap();
+
+    let mut latencies = Vec::new();
+    for i in 0..20 {
+        let t = std::time::Instant::now();
+        writer.add_line(&line(&format!("{}", 1000 + i))).unwrap();
+        assert!(wait(&mut feed, 2000), "write {i} woke the other store");
+        latencies.push(t.elapsed());
+    }
+    latencies.sort();
+    eprintln!(
+        "commit -> other connection woken: p50 {:?}, max {:?} (includes the commit)",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
+    assert!(reader.external_change_token().unwrap() > before);
+
+    assert!(writer.add_line(&line("1000")).is_err());
+    assert!(!wait(&mut feed, 300), "a rolled-back write notifies nobody");
+
+    pg.stop("fast").unwrap();
+    pg.start().unwrap();
+    assert!(
+        wait(&mut feed, 10_000),
+        "reconnecting wakes the feed for a catch-up"
+    );
+}
