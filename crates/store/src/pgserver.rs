@@ -28,7 +28,7 @@ fn failed(what: impl Into<String>, detail: impl Into<String>) -> PgServerError {
 }
 
 /// How to make the server.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PgOptions {
     /// Also listen on this address (`port`), besides the unix socket.
     pub listen: Option<IpAddr>,
@@ -38,17 +38,6 @@ pub struct PgOptions {
     pub fsync: bool,
     /// Extra `-c name=value` settings.
     pub settings: Vec<(String, String)>,
-}
-
-impl Default for PgOptions {
-    fn default() -> Self {
-        PgOptions {
-            listen: None,
-            port: 0,
-            fsync: false,
-            settings: Vec::new(),
-        }
-    }
 }
 
 /// A running private PostgreSQL. Superuser `postgres`, trust authentication on the socket

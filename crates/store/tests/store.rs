@@ -27,7 +27,7 @@ struct Fixture {
 /// A store of either backend.
 enum Db {
     Lite(SqliteStore),
-    Pg(PgStore),
+    Pg(Box<PgStore>),
 }
 
 impl std::ops::Deref for Db {
@@ -35,7 +35,7 @@ impl std::ops::Deref for Db {
     fn deref(&self) -> &Self::Target {
         match self {
             Db::Lite(s) => s,
-            Db::Pg(s) => s,
+            Db::Pg(s) => &**s,
         }
     }
 }
@@ -51,7 +51,7 @@ impl Db {
     fn into_arc(self) -> Arc<dyn Store> {
         match self {
             Db::Lite(s) => Arc::new(s),
-            Db::Pg(s) => Arc::new(s),
+            Db::Pg(s) => Arc::new(*s),
         }
     }
 }
@@ -84,7 +84,7 @@ impl Fixture {
                 if exists.trim().is_empty() {
                     pg.create_db(name).unwrap();
                 }
-                Db::Pg(PgStore::open(&pg.socket_url(name)).unwrap())
+                Db::Pg(Box::new(PgStore::open(&pg.socket_url(name)).unwrap()))
             }
         }
     }
