@@ -134,6 +134,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         ip TEXT NOT NULL UNIQUE
     );
     ",
+    // 4: opaque values kept with the cluster (the trust identity: keys and certificates).
+    "
+    CREATE TABLE cluster_blobs (
+        name TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    ",
 ];
 
 /// The version a database is at (0 = empty).

@@ -1235,6 +1235,45 @@ impl<B: Backend> Store for SqlStore<B> {
         })
     }
 
+    fn blob(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|tx| {
+            tx.query_opt(
+                "SELECT value FROM cluster_blobs WHERE name = ?1",
+                args![name],
+            )?
+            .map(|r| r.get(0))
+            .transpose()
+        })
+    }
+
+    fn put_blob(&self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        self.write(|tx| {
+            match value {
+                Some(v) => tx.exec(
+                    "INSERT INTO cluster_blobs (name, value) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    args![name, v],
+                )?,
+                None => tx.exec("DELETE FROM cluster_blobs WHERE name = ?1", args![name])?,
+            };
+            Ok(())
+        })
+    }
+
+    fn put_blob_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.write(|tx| {
+            tx.exec(
+                "INSERT INTO cluster_blobs (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO NOTHING",
+                args![name, value],
+            )?;
+            tx.query_value(
+                "SELECT value FROM cluster_blobs WHERE name = ?1",
+                args![name],
+            )
+        })
+    }
+
     fn snapshot(&self) -> Result<Snapshot, StoreError> {
         self.read(|tx| {
             Ok(Snapshot {

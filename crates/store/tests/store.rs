@@ -118,6 +118,7 @@ both_backends!(
     dhcp_reservations_are_unique_per_address_and_survive_reopening,
     check_import_changes_nothing,
     change_token_moves_only_on_configuration_writes,
+    blobs_are_kept_replaced_removed_and_first_writer_wins,
 );
 
 fn line(dn: &str) -> Line {
@@ -594,4 +595,33 @@ fn change_token_moves_only_on_configuration_writes(f: Fixture) {
         t1,
         "a refused write is rolled back, generation included"
     );
+}
+
+fn blobs_are_kept_replaced_removed_and_first_writer_wins(f: Fixture) {
+    let a = f.open();
+    let b = f.open();
+    assert_eq!(a.blob("trust.identity").unwrap(), None);
+    let gen0 = a.external_change_token().unwrap();
+    // Two nodes starting at once: the first identity stays, the second node reads it.
+    assert_eq!(
+        a.put_blob_if_absent("trust.identity", b"first").unwrap(),
+        b"first"
+    );
+    assert_eq!(
+        b.put_blob_if_absent("trust.identity", b"second").unwrap(),
+        b"first"
+    );
+    assert_ne!(
+        a.external_change_token().unwrap(),
+        gen0,
+        "a blob write is a change"
+    );
+    a.put_blob("trust.identity", Some(&[0u8, 255, 1])).unwrap();
+    assert_eq!(b.blob("trust.identity").unwrap(), Some(vec![0u8, 255, 1]));
+    a.put_blob("trust.identity", None).unwrap();
+    assert_eq!(b.blob("trust.identity").unwrap(), None);
+    // Not part of the snapshot that feeds files and the API.
+    b.put_blob("trust.identity", Some(b"secret")).unwrap();
+    let snap = format!("{:?}", b.snapshot().unwrap());
+    assert!(!snap.contains("secret"));
 }
