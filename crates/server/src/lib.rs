@@ -301,16 +301,12 @@ pub async fn run(
     provision::trust::load_or_create(&*store, &config.node.name)
         .map_err(|e| service_err("trust")(e.to_string()))?;
     let prov = Arc::new(Provisioner::new(store).map_err(|e| db_err(e.to_string()))?);
-<<<<<<< HEAD
-    tracing::info!(files = prov.file_count(), database = %shown, "device database open");
-=======
     let trust = Arc::new(
         provision::trust::TrustFiles::new(prov.clone())
             .map_err(|e| service_err("trust")(e.to_string()))?,
     );
     tokio::spawn(trust.clone().follow());
-    tracing::info!(files = prov.file_count(), database = %db.display(), "device database open");
->>>>>>> main
+    tracing::info!(files = prov.file_count(), database = %shown, "device database open");
 
     let lease_macs = Arc::new(LeaseMacs::default());
     let sip_lines = Arc::new(SipLineIndex::build(&prov));
