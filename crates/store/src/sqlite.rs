@@ -138,7 +138,14 @@ const MIGRATIONS: &[&str] = &[
         ip TEXT NOT NULL UNIQUE
     );
     ",
-    // 4: the longest SIP registration a pool's phones are granted (CUCM's "SIP Station
+    // 4: opaque values kept with the cluster (the trust identity: keys and certificates).
+    "
+    CREATE TABLE cluster_blobs (
+        name TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    ",
+    // 5: the longest SIP registration a pool's phones are granted (CUCM's "SIP Station
     // KeepAlive Interval", 120 s), so a dead phone leaves RIS within two minutes.
     "
     ALTER TABLE device_pools ADD COLUMN sip_register_interval INTEGER NOT NULL DEFAULT 120;
@@ -1424,6 +1431,47 @@ impl Store for SqliteStore {
                 }
             }
             Ok(())
+        })
+    }
+
+    fn blob(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query_row(
+                    "SELECT value FROM cluster_blobs WHERE name = ?1",
+                    [name],
+                    |r| r.get::<_, Vec<u8>>(0),
+                )
+                .optional()?)
+        })
+    }
+
+    fn put_blob(&self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        self.write(|tx| {
+            match value {
+                Some(v) => tx.execute(
+                    "INSERT INTO cluster_blobs (name, value) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    params![name, v],
+                )?,
+                None => tx.execute("DELETE FROM cluster_blobs WHERE name = ?1", [name])?,
+            };
+            Ok(())
+        })
+    }
+
+    fn put_blob_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO cluster_blobs (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO NOTHING",
+                params![name, value],
+            )?;
+            Ok(tx.query_row(
+                "SELECT value FROM cluster_blobs WHERE name = ?1",
+                [name],
+                |r| r.get::<_, Vec<u8>>(0),
+            )?)
         })
     }
 
