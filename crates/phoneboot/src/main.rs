@@ -65,6 +65,11 @@ enum Command {
         #[command(subcommand)]
         what: DebugWhat,
     },
+    /// Write the node's state (device database with leases, admin users; optionally the boot
+    /// journal) into one archive, consistently, while the node runs.
+    Backup(cmd::backup::BackupArgs),
+    /// Restore a backup into this node's database (stop `phoneboot serve` first).
+    Restore(cmd::backup::RestoreArgs),
     /// The cluster's trust identity: certificates, import, key rollover, mixed mode.
     #[command(subcommand)]
     Security(cmd::security::Command),
@@ -72,6 +77,13 @@ enum Command {
     Completions {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (phoneboot.1 and one per subcommand) into a directory; the
+    /// Debian package ships them (scripts/package).
+    Manpages {
+        /// Directory to write `*.1` files into (created if missing).
+        #[arg(env = "PHONEBOOT_MANPAGES_DIR")]
+        dir: std::path::PathBuf,
     },
 }
 
@@ -131,6 +143,8 @@ fn main() -> ExitCode {
         Command::Debug {
             what: DebugWhat::Cdp(a),
         } => cmd::show::debug(&cli.target, a),
+        Command::Backup(a) => cmd::backup::backup(&cli.target, a),
+        Command::Restore(a) => cmd::backup::restore(&cli.target, a),
         Command::Security(c) => cmd::security::run(&cli.target, c),
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -141,6 +155,10 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Manpages { dir } => std::fs::create_dir_all(&dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| anyhow::anyhow!("writing manual pages into {}: {e}", dir.display())),
     };
     match result {
         Ok(code) => code,
