@@ -94,10 +94,9 @@ impl sccp::SccpDirectory for SccpDirectory {
     ) -> Result<sccp::SccpDevice, sccp::AutoRegisterError> {
         let model = model_for_device_type(device_type)
             .ok_or(sccp::AutoRegisterError::UnsupportedModel(device_type))?;
-        match self.prov.auto_register(name, model, Some(Protocol::Sccp)) {
-            Ok(_) => {}
-            Err(e) => return Err(classify_autoreg(e.to_string())),
-        }
+        self.prov
+            .auto_register(name, model, Some(Protocol::Sccp))
+            .map_err(autoreg_error)?;
         let d = self
             .prov
             .device(name)
@@ -106,14 +105,15 @@ impl sccp::SccpDirectory for SccpDirectory {
     }
 }
 
-fn classify_autoreg(msg: String) -> sccp::AutoRegisterError {
-    let lower = msg.to_ascii_lowercase();
-    if lower.contains("disabled") || lower.contains("is off") {
-        sccp::AutoRegisterError::Disabled
-    } else if lower.contains("free") || lower.contains("exhausted") {
-        sccp::AutoRegisterError::RangeExhausted
-    } else {
-        sccp::AutoRegisterError::Store(msg)
+/// The store's typed refusal as the SCCP service's reason (no reading of messages).
+fn autoreg_error(e: provision::ProvisionError) -> sccp::AutoRegisterError {
+    use store::{AutoRegRefusal, StoreError};
+    match e {
+        provision::ProvisionError::Store(StoreError::AutoRegistration(r)) => match r {
+            AutoRegRefusal::Disabled => sccp::AutoRegisterError::Disabled,
+            AutoRegRefusal::RangeFull { .. } => sccp::AutoRegisterError::RangeExhausted,
+        },
+        other => sccp::AutoRegisterError::Store(other.to_string()),
     }
 }
 
@@ -296,5 +296,50 @@ impl LeaseMacs {
 impl fileserver::MacLookup for LeaseMacs {
     fn mac_for_ip(&self, ip: IpAddr) -> Option<Mac> {
         self.lookup(ip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use sccp::SccpDirectory as _;
+    use store::{SqliteStore, Store};
+
+    /// The SCCP service learns why auto-registration refused from the store's typed error:
+    /// off, range full, and any other store error passed through with its text.
+    #[test]
+    fn auto_registration_refusals_are_typed() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+        let prov = Arc::new(Provisioner::new(Arc::clone(&store)).unwrap());
+        let dir = SccpDirectory {
+            prov: Arc::clone(&prov),
+            keepalive_secs: 30,
+        };
+        // 7 = a 7960's SCCP device type.
+        let e = dir.auto_register("SEP001B54000001", 7).unwrap_err();
+        assert!(matches!(e, sccp::AutoRegisterError::Disabled), "{e:?}");
+        let mut s = store.settings().unwrap();
+        s.autoreg_enabled = true;
+        s.autoreg_dn_start = "5000".into();
+        s.autoreg_dn_end = "5001".into();
+        store.put_settings(&s).unwrap();
+        let d = dir.auto_register("SEP001B54000001", 7).unwrap();
+        assert_eq!(d.lines[0].dn, "5000");
+        dir.auto_register("SEP001B54000002", 7).unwrap();
+        let e = dir.auto_register("SEP001B54000004", 7).unwrap_err();
+        assert!(
+            matches!(e, sccp::AutoRegisterError::RangeExhausted),
+            "{e:?}"
+        );
+        // Not a refusal: the device exists already (with a DN free for it).
+        s.autoreg_dn_end = "5002".into();
+        store.put_settings(&s).unwrap();
+        let e = dir.auto_register("SEP001B54000001", 7).unwrap_err();
+        assert!(matches!(e, sccp::AutoRegisterError::Store(_)), "{e:?}");
+        assert!(matches!(
+            dir.auto_register("SEP001B54000003", 999_999).unwrap_err(),
+            sccp::AutoRegisterError::UnsupportedModel(999_999)
+        ));
     }
 }

@@ -284,6 +284,13 @@ pub fn store_err(e: StoreError) -> BackendError {
             prefix_fields(store_err(*source), &format!("csv.row[{row}]."))
         }
         StoreError::Csv(m) => BackendError::field("csv", m),
+        StoreError::AutoRegistration(r) => {
+            let (field, expected, found) = r.as_invalid();
+            BackendError::field(
+                field_name(field),
+                format!("expected {expected}, found {found:?}"),
+            )
+        }
         e => BackendError::Unavailable(e.to_string()),
     }
 }

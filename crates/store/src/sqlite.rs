@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-use crate::error::StoreError;
+use crate::error::{AutoRegRefusal, StoreError};
 use crate::model::*;
 use crate::{validate, ImportReport, ImportRow, Store};
 
@@ -1287,11 +1287,7 @@ impl Store for SqliteStore {
         self.write(|tx| {
             let s = load_settings(tx)?;
             if !s.autoreg_enabled {
-                return Err(StoreError::invalid(
-                    "auto-registration",
-                    "enabled (settings)",
-                    "disabled",
-                ));
+                return Err(StoreError::AutoRegistration(AutoRegRefusal::Disabled));
             }
             let m = cnf::lookup(model)
                 .ok_or_else(|| StoreError::invalid("model", "a known model", model))?;
@@ -1325,11 +1321,10 @@ impl Store for SqliteStore {
                 found
             }
             .ok_or_else(|| {
-                StoreError::invalid(
-                    "auto-registration DN range",
-                    "a free directory number",
-                    format!("{start}-{end} all in use"),
-                )
+                StoreError::AutoRegistration(AutoRegRefusal::RangeFull {
+                    start: start.to_string(),
+                    end: end.to_string(),
+                })
             })?;
             let dn = format!("{dn_num:0width$}");
             let mut nd = NewDevice::new(name, m.name, proto);
