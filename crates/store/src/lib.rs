@@ -11,6 +11,7 @@
 //! SQL is kept portable: plain `CREATE TABLE`, `INSERT ... ON CONFLICT ... DO UPDATE`,
 //! no SQLite-only types; PostgreSQL gets `$N` for `?N` and `BIGINT` for `INTEGER`.
 
+pub mod backup;
 pub mod bat;
 mod error;
 pub mod model;
@@ -22,7 +23,7 @@ mod sqlite;
 pub mod sqlstore;
 pub mod validate;
 
-pub use error::StoreError;
+pub use error::{AutoRegRefusal, StoreError};
 pub use model::*;
 pub use postgres::{redact, PgBackend, PgStore, PgTimeouts};
 pub use sqlite::{SqliteBackend, SqliteStore};

@@ -141,6 +141,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         value BLOB NOT NULL
     );
     ",
+    // 5: the longest SIP registration a pool's phones are granted (CUCM's "SIP Station
+    // KeepAlive Interval", 120 s), so a dead phone leaves RIS within two minutes.
+    "
+    ALTER TABLE device_pools ADD COLUMN sip_register_interval INTEGER NOT NULL DEFAULT 120;
+    ",
 ];
 
 /// The version a database is at (0 = empty).
