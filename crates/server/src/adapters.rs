@@ -119,9 +119,7 @@ fn autoreg_error(e: provision::ProvisionError) -> sccp::AutoRegisterError {
 
 /// The catalogue model whose SCCP device type is `t` (e.g. 7 = 7960).
 fn model_for_device_type(t: u32) -> Option<&'static str> {
-    cnf::catalog::model_names()
-        .into_iter()
-        .find(|n| cnf::catalog::lookup(n).is_some_and(|m| m.device_type == t))
+    cnf::catalog::by_device_type(t).map(|m| m.name)
 }
 
 /// SIP lines by directory number, kept current from the provisioner's change feed (the
@@ -133,8 +131,12 @@ pub struct SipLineIndex {
 
 #[derive(Default)]
 struct SipLineMaps {
-    /// DN -> (device, line); the first SIP device showing a shared line owns its credentials.
-    by_dn: HashMap<String, (String, provision::DeviceLine)>,
+    /// DN -> every SIP device showing it, with its appearance; the first owns the line for
+    /// phones that do not name their device (a shared line's credentials are the line's,
+    /// the same on every device).
+    by_dn: HashMap<String, Vec<(String, provision::DeviceLine)>>,
+    /// Device (upper case) -> its pool's registration interval.
+    intervals: HashMap<String, u32>,
     /// device -> its DNs, to unindex on change.
     by_device: HashMap<String, Vec<String>>,
 }
@@ -158,14 +160,15 @@ impl SipLineIndex {
         let key = device.to_ascii_uppercase();
         if let Some(old) = m.by_device.remove(&key) {
             for dn in old {
-                if m.by_dn
-                    .get(&dn)
-                    .is_some_and(|(owner, _)| owner.eq_ignore_ascii_case(device))
-                {
-                    m.by_dn.remove(&dn);
+                if let Some(devs) = m.by_dn.get_mut(&dn) {
+                    devs.retain(|(d, _)| !d.eq_ignore_ascii_case(device));
+                    if devs.is_empty() {
+                        m.by_dn.remove(&dn);
+                    }
                 }
             }
         }
+        m.intervals.remove(&key);
         let Some(info) = info.filter(|i| i.protocol == Protocol::Sip) else {
             return;
         };
@@ -173,15 +176,35 @@ impl SipLineIndex {
         for l in &info.lines {
             m.by_dn
                 .entry(l.dn.clone())
-                .or_insert_with(|| (info.name.clone(), l.clone()));
+                .or_default()
+                .push((info.name.clone(), l.clone()));
             dns.push(l.dn.clone());
         }
+        m.intervals
+            .insert(key.clone(), info.pool.sip_register_interval);
         m.by_device.insert(key, dns);
     }
 
+    /// The line's owner: the first SIP device showing it.
     pub fn get(&self, dn: &str) -> Option<(String, provision::DeviceLine)> {
         let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        m.by_dn.get(dn).cloned()
+        m.by_dn.get(dn).and_then(|v| v.first()).cloned()
+    }
+
+    /// The line as it appears on `device` (shared lines appear on several).
+    pub fn get_on(&self, dn: &str, device: &str) -> Option<(String, provision::DeviceLine)> {
+        let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        m.by_dn
+            .get(dn)?
+            .iter()
+            .find(|(d, _)| d.eq_ignore_ascii_case(device))
+            .cloned()
+    }
+
+    /// The registration interval of the device's pool.
+    pub fn interval(&self, device: &str) -> Option<u32> {
+        let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        m.intervals.get(&device.to_ascii_uppercase()).copied()
     }
 }
 
@@ -200,6 +223,20 @@ impl sip::SipDirectory for SipDirectory {
             auth_user: line.auth_user.clone(),
             password: (!line.auth_password.is_empty()).then(|| line.auth_password.clone()),
         })
+    }
+
+    fn line_on_device(&self, user: &str, device: &str) -> Option<sip::SipLine> {
+        let (device, line) = self.lines.get_on(user, device)?;
+        Some(sip::SipLine {
+            device,
+            dn: line.dn.clone(),
+            auth_user: line.auth_user.clone(),
+            password: (!line.auth_password.is_empty()).then(|| line.auth_password.clone()),
+        })
+    }
+
+    fn register_interval(&self, device: &str) -> Option<u32> {
+        self.lines.interval(device)
     }
 
     fn device_by_mac(&self, mac: Mac) -> Option<sip::SipDevice> {

@@ -442,6 +442,7 @@ impl AdminBackend for NodeBackend {
                 user_locale: String::new(),
                 network_locale: String::new(),
                 connection_monitor_duration: 120,
+                sip_register_interval: store::DEFAULT_SIP_REGISTER_INTERVAL,
             },
         };
         self.prov().put_pool(&p).map_err(prov_err)?;
