@@ -94,6 +94,10 @@ pub struct InterfaceConfig {
     pub power: PowerAdmin,
     /// `power inline auto max N`: the most this port may grant, mW.
     pub power_max_mw: u32,
+    /// `lldp transmit` on this interface.
+    pub lldp_transmit: bool,
+    /// `lldp receive` on this interface.
+    pub lldp_receive: bool,
     /// The PoE class the powered device classifies as (None: pre-standard/unknown, budgeted
     /// like class 0). A phone's LLDP 802.3 Power-via-MDI class overrides it.
     pub pd_class: Option<u8>,
@@ -108,6 +112,8 @@ impl Default for InterfaceConfig {
             native_vlan: 1,
             power: PowerAdmin::Auto,
             power_max_mw: 30_000,
+            lldp_transmit: true,
+            lldp_receive: true,
             pd_class: None,
         }
     }
@@ -182,6 +188,10 @@ impl Default for SwitchConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    #[error("the discovery agent has stopped")]
+    Stopped,
+    #[error("interface {0} is not a discovery interface")]
+    UnknownInterface(String),
     #[error("cdp timer {0} s is outside 5-254")]
     BadTimer(u16),
     #[error("cdp holdtime {0} s is outside 10-255")]
@@ -226,9 +236,8 @@ impl SwitchConfig {
         if self.power_budget_mw == 0 {
             return Err(ConfigError::ZeroBudget);
         }
-        if !(5..=3600).contains(&self.lldp_timer_secs)
-            || self.lldp_holdtime_secs < self.lldp_timer_secs
-            || !(1..=10).contains(&self.lldp_fast_start)
+        // IOS's ranges: `lldp timer <5-65534>`, `lldp holdtime <0-65535>`.
+        if !(5..=65534).contains(&self.lldp_timer_secs) || !(1..=10).contains(&self.lldp_fast_start)
         {
             return Err(ConfigError::BadLldp(format!(
                 "timer {}, holdtime {}, fast start {}",

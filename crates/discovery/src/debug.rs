@@ -1,4 +1,4 @@
-//! Run-time debug categories, as IOS's `debug cdp packets|events|adjacency`.
+//! Run-time debug categories, as IOS's `debug cdp packets|events|adjacency|ip`.
 //!
 //! The flags are shared atomics: the CLI/admin API flips them while the agent runs. Messages
 //! are logged with `tracing` at INFO under targets `phoneboot::cdp::packets`,
@@ -19,6 +19,8 @@ pub enum DebugCategory {
     Events,
     /// Neighbours added, refreshed with changes, expired.
     Adjacency,
+    /// Addresses learned from neighbours (IOS `debug cdp ip`).
+    Ip,
 }
 
 impl FromStr for DebugCategory {
@@ -28,8 +30,9 @@ impl FromStr for DebugCategory {
             "packets" => Ok(DebugCategory::Packets),
             "events" => Ok(DebugCategory::Events),
             "adjacency" => Ok(DebugCategory::Adjacency),
+            "ip" => Ok(DebugCategory::Ip),
             _ => Err(format!(
-                "unknown debug category {s:?} (packets, events, adjacency)"
+                "unknown debug category {s:?} (packets, events, adjacency, ip)"
             )),
         }
     }
@@ -41,6 +44,7 @@ pub struct DebugFlags {
     packets: AtomicBool,
     events: AtomicBool,
     adjacency: AtomicBool,
+    ip: AtomicBool,
 }
 
 impl DebugFlags {
@@ -49,6 +53,7 @@ impl DebugFlags {
             DebugCategory::Packets => &self.packets,
             DebugCategory::Events => &self.events,
             DebugCategory::Adjacency => &self.adjacency,
+            DebugCategory::Ip => &self.ip,
         }
     }
 
@@ -67,6 +72,7 @@ impl DebugFlags {
             DebugCategory::Packets,
             DebugCategory::Events,
             DebugCategory::Adjacency,
+            DebugCategory::Ip,
         ]
         .into_iter()
         .filter(|c| self.is_on(*c))
@@ -95,4 +101,11 @@ macro_rules! dbg_adjacency {
         }
     };
 }
-pub(crate) use {dbg_adjacency, dbg_events, dbg_packets};
+macro_rules! dbg_ip {
+    ($flags:expr, $($arg:tt)*) => {
+        if $flags.is_on($crate::debug::DebugCategory::Ip) {
+            tracing::info!(target: "phoneboot::cdp::ip", $($arg)*);
+        }
+    };
+}
+pub(crate) use {dbg_adjacency, dbg_events, dbg_ip, dbg_packets};

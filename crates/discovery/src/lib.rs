@@ -16,6 +16,7 @@ pub mod neighbors;
 pub mod phone;
 pub mod poe;
 pub mod runner;
+pub mod settings;
 pub mod show;
 pub mod switch;
 
@@ -24,6 +25,7 @@ pub use debug::{DebugCategory, DebugFlags};
 pub use neighbors::{NeighbourInfo, NeighbourView, Proto};
 pub use phone::{PhoneAgent, PhoneEvent, VlanState};
 pub use runner::{run_phone, spawn_switch, spawn_switch_on, PhoneOutcome, RunError, SwitchHandle};
+pub use settings::Setting;
 pub use switch::{Counters, Snapshot, SwitchAgent, SwitchEvent, Transmit};
 
 #[cfg(test)]

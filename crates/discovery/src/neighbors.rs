@@ -233,6 +233,41 @@ impl NeighbourTable {
         gone
     }
 
+    /// Makes every entry of `proto` due at `now` (`clear cdp table`): the next
+    /// [`expire`](Self::expire) removes them, with the usual per-entry bookkeeping.
+    pub fn expire_protocol(&mut self, proto: Proto, now: Instant) {
+        let due: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.info.protocol == proto)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in due {
+            if let Some(e) = self.entries.get_mut(&seq) {
+                self.expiry.remove(&(e.expires, seq));
+                e.expires = now;
+                self.expiry.insert((now, seq));
+            }
+        }
+    }
+
+    /// Makes every entry on one port due at `now` (its device lost power).
+    pub fn expire_port(&mut self, port_index: usize, now: Instant) {
+        let due: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.port_index == port_index)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in due {
+            if let Some(e) = self.entries.get_mut(&seq) {
+                self.expiry.remove(&(e.expires, seq));
+                e.expires = now;
+                self.expiry.insert((now, seq));
+            }
+        }
+    }
+
     /// Earliest expiry.
     pub fn next_expiry(&self) -> Option<Instant> {
         self.expiry.first().map(|(at, _)| *at)

@@ -18,7 +18,9 @@ use tokio::time::Instant;
 
 use crate::config::{PhoneConfig, SwitchConfig};
 use crate::debug::{DebugCategory, DebugFlags};
+use crate::neighbors::Proto;
 use crate::phone::{PhoneAgent, PhoneEvent, VlanState};
+use crate::settings::Setting;
 use crate::switch::{Snapshot, SwitchAgent, SwitchEvent};
 
 /// Why the switch runner could not start.
@@ -37,6 +39,9 @@ enum Cmd {
     Snapshot(oneshot::Sender<Snapshot>),
     Run(bool),
     Enable(String, bool, oneshot::Sender<bool>),
+    Apply(Setting, oneshot::Sender<Result<(), crate::ConfigError>>),
+    ClearTable(Proto),
+    ClearCounters(Proto),
 }
 
 /// Control and inspection of a running switch agent. Dropping it stops the agent.
@@ -69,7 +74,26 @@ impl SwitchHandle {
         rx.await.unwrap_or(false)
     }
 
-    /// `debug cdp packets|events|adjacency` (takes effect at once).
+    /// Applies a run-time change at once (see [`SwitchAgent::apply`]).
+    pub async fn apply(&self, setting: Setting) -> Result<(), crate::ConfigError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Apply(setting, tx))
+            .map_err(|_| crate::ConfigError::Stopped)?;
+        rx.await.unwrap_or(Err(crate::ConfigError::Stopped))
+    }
+
+    /// `clear cdp|lldp table`.
+    pub fn clear_table(&self, proto: Proto) {
+        let _ = self.tx.send(Cmd::ClearTable(proto));
+    }
+
+    /// `clear cdp|lldp counters`.
+    pub fn clear_counters(&self, proto: Proto) {
+        let _ = self.tx.send(Cmd::ClearCounters(proto));
+    }
+
+    /// `debug cdp packets|events|adjacency|ip` (takes effect at once).
     pub fn set_debug(&self, c: DebugCategory, on: bool) {
         self.debug.set(c, on);
     }
@@ -273,6 +297,11 @@ async fn switch_task(
                     let ok = agent.set_interface_enabled(&name, on, Instant::now().into_std());
                     let _ = tx.send(ok);
                 }
+                Some(Cmd::Apply(setting, tx)) => {
+                    let _ = tx.send(agent.apply(&setting, Instant::now().into_std()));
+                }
+                Some(Cmd::ClearTable(p)) => agent.clear_table(p, Instant::now().into_std()),
+                Some(Cmd::ClearCounters(p)) => agent.clear_counters(p),
                 None => return,
             },
         }

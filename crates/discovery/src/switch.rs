@@ -18,10 +18,11 @@ use lldp::{med, Tlv as LTlv};
 use mac::Mac;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{InterfaceConfig, SwitchConfig, VoiceVlan};
-use crate::debug::{dbg_adjacency, dbg_events, dbg_packets, DebugFlags};
+use crate::config::{InterfaceConfig, PowerAdmin, SwitchConfig, VoiceVlan};
+use crate::debug::{dbg_adjacency, dbg_events, dbg_ip, dbg_packets, DebugFlags};
 use crate::neighbors::{NeighbourInfo, NeighbourTable, NeighbourView, Proto, Update};
 use crate::poe::{PortPower, PowerBudget, PowerOper};
+use crate::settings::Setting;
 
 /// A frame to send on one interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,13 +93,66 @@ pub struct Counters {
     pub tx_lldp: u64,
     /// Send failures reported by the runner.
     pub tx_errors: u64,
+    /// `show cdp traffic`: advertisements by CDP version, out and in.
+    pub tx_cdp_v1: u64,
+    pub tx_cdp_v2: u64,
+    pub rx_cdp_v1: u64,
+    pub rx_cdp_v2: u64,
+    /// "Hdr syntax": shorter than the header, or not version 1/2.
+    pub rx_cdp_hdr_syntax: u64,
+    /// "Invalid packet": a TLV shorter than its header or stray bytes after the last.
+    pub rx_cdp_invalid: u64,
+    /// "Fragmented": a TLV running past the end of the frame (a cut-short PDU).
+    pub rx_cdp_fragmented: u64,
+    /// "No memory": a neighbour not kept because its port's table was full.
+    pub rx_cdp_no_memory: u64,
+    /// "Encaps failed": our own PDU could not be encoded or framed.
+    pub tx_cdp_encaps_failed: u64,
+    /// `show lldp traffic`: entries aged out, frames discarded (LLDP off or receive off),
+    /// TLVs not understood.
+    pub lldp_aged: u64,
+    pub rx_lldp_discarded: u64,
+    pub rx_lldp_unrecognized_tlvs: u64,
+}
+
+impl Counters {
+    /// `clear cdp counters`: CDP's counters back to zero.
+    pub fn clear_cdp(&mut self) {
+        self.rx_cdp = 0;
+        self.tx_cdp = 0;
+        self.rx_bad_cdp = 0;
+        self.rx_bad_checksum = 0;
+        self.tx_cdp_v1 = 0;
+        self.tx_cdp_v2 = 0;
+        self.rx_cdp_v1 = 0;
+        self.rx_cdp_v2 = 0;
+        self.rx_cdp_hdr_syntax = 0;
+        self.rx_cdp_invalid = 0;
+        self.rx_cdp_fragmented = 0;
+        self.rx_cdp_no_memory = 0;
+        self.tx_cdp_encaps_failed = 0;
+    }
+
+    /// `clear lldp counters`.
+    pub fn clear_lldp(&mut self) {
+        self.rx_lldp = 0;
+        self.tx_lldp = 0;
+        self.rx_bad_lldp = 0;
+        self.lldp_aged = 0;
+        self.rx_lldp_discarded = 0;
+        self.rx_lldp_unrecognized_tlvs = 0;
+    }
 }
 
 /// Per-interface view for the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterfaceView {
     pub name: String,
+    /// `cdp enable`.
     pub enabled: bool,
+    /// `lldp transmit` / `lldp receive`.
+    pub lldp_transmit: bool,
+    pub lldp_receive: bool,
     pub voice_vlan: VoiceVlan,
     pub native_vlan: u16,
     /// An LLDP-MED endpoint is present (MED TLVs are being sent).
@@ -129,7 +183,13 @@ pub struct Snapshot {
     pub run: bool,
     pub timer_secs: u16,
     pub holdtime_secs: u16,
+    /// CDP version advertised (`cdp advertise-v2`: 2).
+    pub cdp_version: u8,
     pub lldp: bool,
+    pub lldp_timer_secs: u16,
+    pub lldp_holdtime_secs: u16,
+    /// Our Device ID (the console's hostname).
+    pub device_id: String,
     pub interfaces: Vec<InterfaceView>,
     pub neighbours: Vec<NeighbourView>,
     pub power: PowerView,
@@ -263,23 +323,139 @@ impl SwitchAgent {
                 "{name}: cdp {}",
                 if on { "enabled" } else { "disabled" }
             );
-            if !on {
-                if self.cfg.run {
-                    self.send_cdp(i, 0);
-                }
-                if self.cfg.lldp {
-                    self.send_lldp(i, 0);
-                }
+            if !on && self.cfg.run {
+                self.send_cdp(i, 0);
             }
             self.ports[i].cfg.enabled = on;
             self.ports[i].next_cdp = now;
-            self.ports[i].next_lldp = now;
             if let Some(c) = self.cfg.interfaces.get_mut(i) {
                 c.enabled = on;
             }
             self.drive(now);
         }
         true
+    }
+
+    /// Applies one run-time change (the IOS console's configuration commands) at once:
+    /// timers reschedule from now, `no cdp run` / `no cdp enable` send a holdtime-0 CDP
+    /// first, `no lldp transmit` / `no lldp run` a shutdown LLDPDU, `power inline never`
+    /// removes the port's power. Ranges are IOS's; an unknown interface is refused.
+    pub fn apply(&mut self, setting: &Setting, now: Instant) -> Result<(), crate::ConfigError> {
+        use crate::ConfigError as E;
+        let port_of = |agent: &Self, name: &str| {
+            agent
+                .port_index(name)
+                .ok_or_else(|| E::UnknownInterface(name.to_string()))
+        };
+        match setting {
+            Setting::CdpRun(on) => self.set_run(*on, now),
+            Setting::CdpTimer(secs) => {
+                if !(5..=254).contains(secs) {
+                    return Err(E::BadTimer(*secs));
+                }
+                self.cfg.timer_secs = *secs;
+                let next = now + Duration::from_secs(u64::from(*secs));
+                for p in &mut self.ports {
+                    p.next_cdp = p.next_cdp.min(next);
+                }
+                dbg_events!(self.debug, "CDP-EV: timer set to {secs} seconds");
+            }
+            Setting::CdpHoldtime(secs) => {
+                if !(10..=255).contains(secs) {
+                    return Err(E::BadHoldtime(*secs));
+                }
+                self.cfg.holdtime_secs = *secs;
+                dbg_events!(self.debug, "CDP-EV: holdtime set to {secs} seconds");
+            }
+            Setting::CdpAdvertiseV2(on) => self.cfg.cdp_version = if *on { 2 } else { 1 },
+            Setting::LldpRun(on) => {
+                if self.cfg.lldp && !*on {
+                    for i in 0..self.ports.len() {
+                        if self.ports[i].cfg.lldp_transmit {
+                            self.send_lldp(i, 0);
+                        }
+                    }
+                }
+                if !self.cfg.lldp && *on {
+                    for p in &mut self.ports {
+                        p.next_lldp = now;
+                    }
+                }
+                self.cfg.lldp = *on;
+            }
+            Setting::LldpTimer(secs) => {
+                if !(5..=65534).contains(secs) {
+                    return Err(E::BadLldp(format!("timer {secs}")));
+                }
+                self.cfg.lldp_timer_secs = *secs;
+                let next = now + Duration::from_secs(u64::from(*secs));
+                for p in &mut self.ports {
+                    p.next_lldp = p.next_lldp.min(next);
+                }
+            }
+            Setting::LldpHoldtime(secs) => self.cfg.lldp_holdtime_secs = *secs,
+            Setting::CdpEnable { interface, on } => {
+                port_of(self, interface)?;
+                self.set_interface_enabled(interface, *on, now);
+            }
+            Setting::LldpTransmit { interface, on } => {
+                let i = port_of(self, interface)?;
+                if self.ports[i].cfg.lldp_transmit != *on {
+                    if !*on && self.cfg.lldp {
+                        self.send_lldp(i, 0);
+                    }
+                    self.ports[i].cfg.lldp_transmit = *on;
+                    self.ports[i].next_lldp = now;
+                    if let Some(c) = self.cfg.interfaces.get_mut(i) {
+                        c.lldp_transmit = *on;
+                    }
+                }
+            }
+            Setting::LldpReceive { interface, on } => {
+                let i = port_of(self, interface)?;
+                self.ports[i].cfg.lldp_receive = *on;
+                if let Some(c) = self.cfg.interfaces.get_mut(i) {
+                    c.lldp_receive = *on;
+                }
+            }
+            Setting::PowerInline { interface, admin } => {
+                let i = port_of(self, interface)?;
+                self.ports[i].cfg.power = *admin;
+                if let Some(c) = self.cfg.interfaces.get_mut(i) {
+                    c.power = *admin;
+                }
+                let pw = &mut self.budget.ports[i];
+                if pw.admin != *admin {
+                    pw.admin = *admin;
+                    if *admin == PowerAdmin::Never {
+                        // The powered device loses power: its allocation returns to the
+                        // budget, and (being off) it says nothing more.
+                        self.budget.device_gone(i);
+                        self.table.expire_port(i, now);
+                        dbg_events!(self.debug, "CDP-EV: {interface}: inline power off (never)");
+                    } else if self.budget.ports[i].oper == PowerOper::Off {
+                        self.ports[i].next_cdp = now;
+                    }
+                    self.ports[i].triggered = true;
+                }
+            }
+        }
+        self.drive(now);
+        Ok(())
+    }
+
+    /// `clear cdp table` / `clear lldp table`: forgets the protocol's neighbours now.
+    pub fn clear_table(&mut self, proto: Proto, now: Instant) {
+        self.table.expire_protocol(proto, now);
+        self.drive(now);
+    }
+
+    /// `clear cdp counters` / `clear lldp counters`.
+    pub fn clear_counters(&mut self, proto: Proto) {
+        match proto {
+            Proto::Cdp => self.counters.clear_cdp(),
+            Proto::Lldp => self.counters.clear_lldp(),
+        }
     }
 
     /// Handles one received frame (whole Ethernet frame, tag included if any).
@@ -342,13 +518,10 @@ impl SwitchAgent {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = self.table.next_expiry();
         for p in &self.ports {
-            if !p.cfg.enabled {
-                continue;
-            }
-            if self.cfg.run {
+            if self.cfg.run && p.cfg.enabled {
                 t = Some(t.map_or(p.next_cdp, |x| x.min(p.next_cdp)));
             }
-            if self.cfg.lldp {
+            if self.cfg.lldp && p.cfg.lldp_transmit {
                 t = Some(t.map_or(p.next_lldp, |x| x.min(p.next_lldp)));
             }
         }
@@ -380,13 +553,19 @@ impl SwitchAgent {
             run: self.cfg.run,
             timer_secs: self.cfg.timer_secs,
             holdtime_secs: self.cfg.holdtime_secs,
+            cdp_version: self.cfg.cdp_version,
             lldp: self.cfg.lldp,
+            lldp_timer_secs: self.cfg.lldp_timer_secs,
+            lldp_holdtime_secs: self.cfg.lldp_holdtime_secs,
+            device_id: self.cfg.device_id.clone(),
             interfaces: self
                 .ports
                 .iter()
                 .map(|p| InterfaceView {
                     name: p.cfg.name.clone(),
                     enabled: p.cfg.enabled,
+                    lldp_transmit: p.cfg.lldp_transmit,
+                    lldp_receive: p.cfg.lldp_receive,
                     voice_vlan: p.cfg.voice_vlan,
                     native_vlan: p.cfg.native_vlan,
                     med_endpoint: p.med_seen,
@@ -415,12 +594,15 @@ impl SwitchAgent {
         for gone in self.table.expire(now) {
             let port = gone.port_index;
             let name = self.ports[port].cfg.name.clone();
-            dbg_adjacency!(
-                self.debug,
-                "{name}: {:?} neighbour {} expired",
-                gone.info.protocol,
-                gone.info.device_id
-            );
+            if gone.info.protocol == Proto::Lldp {
+                self.counters.lldp_aged += 1;
+            } else {
+                dbg_adjacency!(
+                    self.debug,
+                    "CDP-AD: Deleted table entry for {}, interface {name}",
+                    gone.info.device_id
+                );
+            }
             self.events.push_back(SwitchEvent::NeighbourLost {
                 port: name,
                 mac: gone.info.mac,
@@ -436,15 +618,15 @@ impl SwitchAgent {
             }
         }
         for i in 0..self.ports.len() {
-            if !self.ports[i].cfg.enabled {
-                continue;
-            }
-            if self.cfg.run && (self.ports[i].triggered || now >= self.ports[i].next_cdp) {
+            if self.cfg.run
+                && self.ports[i].cfg.enabled
+                && (self.ports[i].triggered || now >= self.ports[i].next_cdp)
+            {
                 self.send_cdp(i, self.cfg.holdtime_secs.min(255) as u8);
                 self.ports[i].triggered = false;
                 self.ports[i].next_cdp = now + Duration::from_secs(u64::from(self.cfg.timer_secs));
             }
-            if self.cfg.lldp && now >= self.ports[i].next_lldp {
+            if self.cfg.lldp && self.ports[i].cfg.lldp_transmit && now >= self.ports[i].next_lldp {
                 self.send_lldp(i, self.cfg.lldp_holdtime_secs);
                 let p = &mut self.ports[i];
                 p.next_lldp = if p.med_fast_left > 0 {
@@ -498,22 +680,43 @@ impl SwitchAgent {
             Ok(p) => p,
             Err(e) => {
                 self.counters.rx_bad_cdp += 1;
-                dbg_events!(self.debug, "{name}: bad CDP PDU: {e}");
+                match e {
+                    cdp::DecodeError::ShortHeader { .. } | cdp::DecodeError::BadVersion(_) => {
+                        self.counters.rx_cdp_hdr_syntax += 1
+                    }
+                    cdp::DecodeError::TlvOverrun { .. } => self.counters.rx_cdp_fragmented += 1,
+                    _ => self.counters.rx_cdp_invalid += 1,
+                }
+                dbg_events!(
+                    self.debug,
+                    "CDP-EV: Bad packet received on interface {name}: {e}"
+                );
                 tracing::debug!(port = %name, error = %e, "bad CDP PDU");
                 return;
             }
         };
         if !cdp::checksum_ok(pdu_bytes) {
             self.counters.rx_bad_checksum += 1;
-            dbg_events!(self.debug, "{name}: CDP checksum mismatch (accepted)");
+            dbg_events!(
+                self.debug,
+                "CDP-EV: Checksum error on interface {name} (accepted)"
+            );
             tracing::debug!(port = %name, "CDP checksum mismatch");
         }
         self.counters.rx_cdp += 1;
-        dbg_packets!(self.debug, "{name}: CDP in from {}: {pdu:?}", Mac(src));
+        if pdu.version == 1 {
+            self.counters.rx_cdp_v1 += 1;
+        } else {
+            self.counters.rx_cdp_v2 += 1;
+        }
         let device_id = pdu
             .device_id()
             .map(|s| s.trim_end_matches('\0').to_string())
             .unwrap_or_else(|| Mac(src).to_string());
+        dbg_packets!(
+            self.debug,
+            "CDP-PA: Packet received from {device_id} on interface {name}"
+        );
         let mac = mac_of(&device_id).unwrap_or(Mac(src));
         let caps = pdu.capabilities().unwrap_or_default();
         let addresses: Vec<IpAddr> = pdu
@@ -554,17 +757,31 @@ impl SwitchAgent {
         let first_level = request
             .as_ref()
             .and_then(|r| r.2.iter().copied().find(|l| *l > 0));
+        let addresses_seen = info.addresses.clone();
         let update = self.table.update(port, info, now);
         if update == Update::Full {
             self.counters.rx_table_full += 1;
+            self.counters.rx_cdp_no_memory += 1;
             dbg_events!(
                 self.debug,
-                "{name}: neighbour table full, CDP {device_id} dropped"
+                "CDP-EV: No memory for table entry {device_id}, interface {name} (port table full)"
             );
             return;
         }
+        if update == Update::Refreshed {
+            dbg_packets!(self.debug, "**Entry found in cache**");
+        }
+        for a in &addresses_seen {
+            dbg_ip!(
+                self.debug,
+                "CDP-IP: Updating address {a} of {device_id}, interface {name}"
+            );
+        }
         if update == Update::New {
-            dbg_adjacency!(self.debug, "{name}: new CDP neighbour {device_id}");
+            dbg_adjacency!(
+                self.debug,
+                "CDP-AD: Adding table entry for {device_id}, interface {name}"
+            );
             self.events.push_back(SwitchEvent::CdpSeen {
                 port: name.clone(),
                 mac,
@@ -613,8 +830,9 @@ impl SwitchAgent {
 
     fn handle_lldp(&mut self, port: usize, src: [u8; 6], data: &[u8], now: Instant) {
         let name = self.ports[port].cfg.name.clone();
-        if !self.cfg.lldp || !self.ports[port].cfg.enabled {
+        if !self.cfg.lldp || !self.ports[port].cfg.lldp_receive {
             self.counters.rx_ignored += 1;
+            self.counters.rx_lldp_discarded += 1;
             return;
         }
         let pdu = match lldp::Lldpdu::decode(data) {
@@ -627,6 +845,11 @@ impl SwitchAgent {
             }
         };
         self.counters.rx_lldp += 1;
+        self.counters.rx_lldp_unrecognized_tlvs += pdu
+            .tlvs
+            .iter()
+            .filter(|t| matches!(t, LTlv::Raw { .. }))
+            .count() as u64;
         dbg_packets!(self.debug, "{name}: LLDP in from {}: {pdu:?}", Mac(src));
         let chassis = match pdu.chassis_id() {
             Some((4, id)) if id.len() == 6 => {
@@ -860,12 +1083,37 @@ impl SwitchAgent {
                     cdp::SNAP_PID,
                     &bytes,
                 ) {
-                    dbg_packets!(self.debug, "{}: CDP out ttl {ttl}: {pdu:?}", p.cfg.name);
+                    dbg_packets!(
+                        self.debug,
+                        "CDP-PA: version {} packet sent out on {}",
+                        pdu.version,
+                        p.cfg.name
+                    );
                     self.counters.tx_cdp += 1;
+                    if pdu.version == 1 {
+                        self.counters.tx_cdp_v1 += 1;
+                    } else {
+                        self.counters.tx_cdp_v2 += 1;
+                    }
                     self.outbox.push_back(Transmit { port, frame: f });
+                } else {
+                    self.counters.tx_cdp_encaps_failed += 1;
+                    dbg_events!(
+                        self.debug,
+                        "CDP-EV: Encapsulation on interface {} failed",
+                        p.cfg.name
+                    );
                 }
             }
-            Err(e) => tracing::warn!(port = %p.cfg.name, error = %e, "cannot encode our CDP"),
+            Err(e) => {
+                self.counters.tx_cdp_encaps_failed += 1;
+                dbg_events!(
+                    self.debug,
+                    "CDP-EV: Encapsulation on interface {} failed",
+                    p.cfg.name
+                );
+                tracing::warn!(port = %p.cfg.name, error = %e, "cannot encode our CDP")
+            }
         }
     }
 

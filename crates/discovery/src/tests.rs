@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::poe::PowerOper;
+use crate::settings::Setting;
 
 const SW_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x01, 0x01];
 
@@ -304,12 +305,12 @@ fn cdp_run_and_enable_switches() {
     let t0 = Instant::now();
     let mut sw = SwitchAgent::new(switch_cfg(), &[SW_MAC, SW_MAC], t0).unwrap();
     while sw.poll_transmit().is_some() {}
-    // no cdp enable on gi2: one holdtime-0 CDP (and LLDP shutdown), then silence there.
+    // no cdp enable on gi2: one holdtime-0 CDP, then no CDP there (LLDP has its own
+    // `lldp transmit`, as on IOS).
     assert!(sw.set_interface_enabled("gi2", false, t0));
     let out: Vec<_> = std::iter::from_fn(|| sw.poll_transmit()).collect();
-    assert_eq!(out.len(), 2);
+    assert_eq!(out.len(), 1);
     assert_eq!(cdp_of(&out[0].frame).unwrap().ttl, 0);
-    assert_eq!(lldp_of(&out[1].frame).unwrap().ttl(), Some(0));
     assert!(!sw.set_interface_enabled("nope", false, t0));
     let mut ph = PhoneAgent::new(phone_cfg(6), t0);
     let f = ph.poll_transmit().unwrap();
@@ -719,4 +720,229 @@ fn long_device_ids_wrap_like_ios() {
         // As IOS: a platform cut to 9 characters leaves one space before the port.
         "                 gi2               180             R S I  WS-C3850- GigabitEthernet1/0/48"
     );
+}
+
+/// Every frame the agent has to send now, drained.
+fn drain(sw: &mut SwitchAgent) -> Vec<Transmit> {
+    std::iter::from_fn(|| sw.poll_transmit()).collect()
+}
+
+#[test]
+fn cdp_timer_and_holdtime_apply_at_once() {
+    let t0 = Instant::now();
+    let mut sw = SwitchAgent::new(switch_cfg(), &[SW_MAC, SW_MAC], t0).unwrap();
+    drain(&mut sw);
+    sw.apply(&Setting::CdpHoldtime(37), t0).unwrap();
+    sw.apply(&Setting::CdpTimer(7), t0).unwrap();
+    // The next periodic CDP is due within the new timer, and carries the new holdtime.
+    let due = sw.poll_timeout().unwrap();
+    assert!(due <= t0 + Duration::from_secs(7), "{:?}", due - t0);
+    sw.handle_timeout(t0 + Duration::from_secs(7));
+    let cdps: Vec<_> = drain(&mut sw)
+        .into_iter()
+        .filter_map(|t| cdp_of(&t.frame))
+        .collect();
+    assert_eq!(cdps.len(), 2, "one per port");
+    assert!(cdps.iter().all(|p| p.ttl == 37 && p.version == 2));
+    // And then every 7 s.
+    sw.handle_timeout(t0 + Duration::from_secs(13));
+    assert!(drain(&mut sw).iter().all(|t| cdp_of(&t.frame).is_none()));
+    sw.handle_timeout(t0 + Duration::from_secs(14));
+    assert_eq!(
+        drain(&mut sw)
+            .iter()
+            .filter(|t| cdp_of(&t.frame).is_some())
+            .count(),
+        2
+    );
+    // IOS's ranges, nothing changed on refusal.
+    assert_eq!(
+        sw.apply(&Setting::CdpTimer(4), t0),
+        Err(ConfigError::BadTimer(4))
+    );
+    assert_eq!(
+        sw.apply(&Setting::CdpHoldtime(256), t0),
+        Err(ConfigError::BadHoldtime(256))
+    );
+    let snap = sw.snapshot(t0);
+    assert_eq!((snap.timer_secs, snap.holdtime_secs), (7, 37));
+    // no cdp advertise-v2: version 1 PDUs, counted as such.
+    sw.apply(&Setting::CdpAdvertiseV2(false), t0).unwrap();
+    sw.handle_timeout(t0 + Duration::from_secs(21));
+    let v: Vec<u8> = drain(&mut sw)
+        .iter()
+        .filter_map(|t| cdp_of(&t.frame))
+        .map(|p| p.version)
+        .collect();
+    assert_eq!(v, vec![1, 1]);
+    assert_eq!(sw.counters().tx_cdp_v1, 2);
+    assert!(sw.counters().tx_cdp_v2 >= 4);
+    assert_eq!(
+        sw.apply(
+            &Setting::CdpEnable {
+                interface: "gi9".into(),
+                on: false
+            },
+            t0
+        ),
+        Err(ConfigError::UnknownInterface("gi9".into()))
+    );
+}
+
+#[test]
+fn lldp_transmit_and_run_per_port() {
+    let t0 = Instant::now();
+    let mut sw = SwitchAgent::new(switch_cfg(), &[SW_MAC, SW_MAC], t0).unwrap();
+    drain(&mut sw);
+    sw.apply(
+        &Setting::LldpTransmit {
+            interface: "gi2".into(),
+            on: false,
+        },
+        t0,
+    )
+    .unwrap();
+    let out = drain(&mut sw);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].port, 1);
+    assert_eq!(lldp_of(&out[0].frame).unwrap().ttl(), Some(0));
+    sw.handle_timeout(t0 + Duration::from_secs(30));
+    let lldp_ports: Vec<usize> = drain(&mut sw)
+        .iter()
+        .filter(|t| lldp_of(&t.frame).is_some())
+        .map(|t| t.port)
+        .collect();
+    assert_eq!(lldp_ports, vec![0]);
+    sw.apply(&Setting::LldpRun(false), t0 + Duration::from_secs(30))
+        .unwrap();
+    sw.handle_timeout(t0 + Duration::from_secs(200));
+    assert!(drain(&mut sw)
+        .iter()
+        .all(|t| lldp_of(&t.frame).is_none() || lldp_of(&t.frame).unwrap().ttl() == Some(0)));
+    assert_eq!(
+        show::lldp_global(&sw.snapshot(t0)),
+        "% LLDP is not enabled\n"
+    );
+}
+
+#[test]
+fn power_inline_never_releases_the_budget_and_the_neighbour() {
+    let t0 = Instant::now();
+    let mut sw = SwitchAgent::new(switch_cfg(), &[SW_MAC, SW_MAC], t0).unwrap();
+    let mut ph = PhoneAgent::new(phone_cfg(1), t0);
+    pump(&mut sw, 0, &mut ph, t0);
+    let snap = sw.snapshot(t0);
+    assert!(snap.power.used_mw > 0);
+    assert!(!snap.neighbours.is_empty());
+    sw.apply(
+        &Setting::PowerInline {
+            interface: "gi1".into(),
+            admin: PowerAdmin::Never,
+        },
+        t0,
+    )
+    .unwrap();
+    let snap = sw.snapshot(t0);
+    assert_eq!(snap.power.used_mw, 0);
+    assert!(snap.neighbours.is_empty());
+    let text = show::power_inline_on(&snap, Some("gi1"));
+    assert!(text.contains("\ngi1       off    off        0.0"), "{text}");
+    assert!(!text.contains("Module"), "{text}");
+    assert!(show::running_config(&snap).contains("interface gi1\n switchport access vlan 10\n switchport voice vlan 100\n power inline never\n"));
+}
+
+#[test]
+fn clear_table_and_counters() {
+    let t0 = Instant::now();
+    let mut sw = SwitchAgent::new(switch_cfg(), &[SW_MAC, SW_MAC], t0).unwrap();
+    let mut ph = PhoneAgent::new(phone_cfg(1), t0);
+    pump(&mut sw, 0, &mut ph, t0);
+    assert!(sw.counters().rx_cdp > 0);
+    assert_eq!(sw.counters().rx_cdp, sw.counters().rx_cdp_v2);
+    sw.clear_table(Proto::Cdp, t0);
+    let snap = sw.snapshot(t0);
+    assert!(snap
+        .neighbours
+        .iter()
+        .all(|n| n.info.protocol == Proto::Lldp));
+    assert!(snap
+        .neighbours
+        .iter()
+        .any(|n| n.info.protocol == Proto::Lldp));
+    sw.clear_counters(Proto::Cdp);
+    assert_eq!(sw.counters().rx_cdp, 0);
+    assert_eq!(sw.counters().tx_cdp, 0);
+    assert!(sw.counters().rx_lldp > 0);
+}
+
+/// `show cdp`, `show cdp traffic` and `show cdp interface` as IOS prints them (Cisco IOS
+/// Configuration Fundamentals Command Reference, `show cdp` / `show cdp traffic` /
+/// `show cdp interface` examples; the "is  enabled" double blank is IOS's).
+#[test]
+fn global_views_are_ios_layouts() {
+    let t0 = Instant::now();
+    let mut sw = SwitchAgent::new(switch_cfg(), &[SW_MAC, SW_MAC], t0).unwrap();
+    let mut ph = PhoneAgent::new(phone_cfg(1), t0);
+    pump(&mut sw, 0, &mut ph, t0);
+    // A CDP PDU with a bad version and one cut short, for the error counters.
+    drain(&mut sw);
+    let mut bad = cdp_frame_from_phone();
+    bad[22] = 9; // version 9: the CDP header sits after 802.3 + LLC/SNAP (22 bytes)
+    sw.handle_frame(0, &bad, t0);
+    let mut cut = cdp_frame_from_phone();
+    let l = cut.len();
+    cut.truncate(l - 3);
+    // Fix the 802.3 length so only the CDP PDU is short.
+    let len = (cut.len() - 14) as u16;
+    cut[12..14].copy_from_slice(&len.to_be_bytes());
+    sw.handle_frame(0, &cut, t0);
+    let snap = sw.snapshot(t0);
+    assert_eq!(
+        show::cdp_global(&snap),
+        "Global CDP information:\n        Sending CDP packets every 60 seconds\n        Sending a holdtime value of 180 seconds\n        Sending CDPv2 advertisements is  enabled\n"
+    );
+    let c = &snap.counters;
+    assert_eq!(c.rx_cdp_hdr_syntax, 1);
+    assert_eq!(c.rx_cdp_fragmented + c.rx_cdp_invalid, 1);
+    let t = show::cdp_traffic(&snap);
+    let want = format!(
+        "CDP counters :\n        Total packets output: {}, Input: {}\n        Hdr syntax: 1, Chksum error: {}, Encaps failed: 0\n        No memory: 0, Invalid packet: {}, Fragmented: {}\n        CDP version 1 advertisements output: 0, Input: 0\n        CDP version 2 advertisements output: {}, Input: {}\n",
+        c.tx_cdp, c.rx_cdp, c.rx_bad_checksum, c.rx_cdp_invalid, c.rx_cdp_fragmented, c.tx_cdp, c.rx_cdp
+    );
+    assert_eq!(t, want);
+    assert_eq!(
+        show::cdp_interface(&snap, Some("gi2")),
+        "gi2 is up, line protocol is up\n  Encapsulation ARPA\n  Sending CDP packets every 60 seconds\n  Holdtime is 180 seconds\n"
+    );
+    // The entry view is the detail block of that device only.
+    let id = ph_device_id(1);
+    let e = show::cdp_entry(&snap, &id);
+    assert!(
+        e.starts_with(&format!("-------------------------\nDevice ID: {id}\n")),
+        "{e}"
+    );
+    assert_eq!(show::cdp_entry(&snap, "nobody"), "");
+    assert_eq!(show::cdp_entry(&snap, "*"), e);
+    let mut snap2 = snap.clone();
+    snap2.run = false;
+    assert_eq!(show::cdp_global(&snap2), "% CDP is not enabled\n");
+    // Neighbours by interface.
+    assert!(
+        show::cdp_neighbors_on(&snap, Some("gi2")).ends_with("Total cdp entries displayed : 0\n")
+    );
+    assert!(
+        show::cdp_neighbors_on(&snap, Some("gi1")).ends_with("Total cdp entries displayed : 1\n")
+    );
+}
+
+fn ph_device_id(n: u64) -> String {
+    phone_cfg(n).mac.device_name()
+}
+
+/// A phone's first CDP frame (802.3 + LLC/SNAP + PDU).
+fn cdp_frame_from_phone() -> Vec<u8> {
+    let mut ph = PhoneAgent::new(phone_cfg(2), Instant::now());
+    std::iter::from_fn(|| ph.poll_transmit())
+        .find(|f| cdp_of(f).is_some())
+        .expect("the phone sends CDP")
 }
