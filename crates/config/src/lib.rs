@@ -76,6 +76,9 @@ pub struct Admin {
     pub listen: SocketAddr,
     #[serde(skip)]
     pub initial_password: Option<String>,
+    /// Host names the admin listener answers to besides IP literals and `localhost` (requests
+    /// naming any other host are refused: DNS rebinding).
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -364,6 +367,13 @@ impl Validator {
         Admin {
             listen: self.sock("admin.listen", a.listen, "127.0.0.1:8080"),
             initial_password: a.initial_password,
+            allowed_hosts: a
+                .allowed_hosts
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
         }
     }
 

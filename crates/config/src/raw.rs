@@ -20,6 +20,8 @@ pub struct Admin {
     pub listen: Option<String>,
     /// First administrator's password; when absent a one-time password is printed on first start.
     pub initial_password: Option<String>,
+    /// Host names (besides IP literals and `localhost`) the admin listener answers to.
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -31,9 +32,12 @@ fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], bo
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
     if !body.is_empty() {
         req.push_str("Content-Type: application/json\r\n");
     }
@@ -143,6 +147,7 @@ enabled = false
     let server = tokio::spawn(server::run(config, admin_listener, shutdown));
 
     // Blocking HTTP calls run off the runtime's worker threads.
+    let db2 = db.clone();
     let checks = tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -254,7 +259,9 @@ enabled = false
             "",
         );
         assert_eq!(reset.status, 409, "{}", reset.body);
-        // The unauthenticated CLI reset route keeps working too.
+        // The console reset route: nothing without a credential, even from this host
+        // (issue #18 item 1); with the local console credential `serve` wrote (mode 0600,
+        // next to the database) it works from loopback.
         let reset = http(
             admin,
             "POST",
@@ -262,7 +269,30 @@ enabled = false
             &[],
             "",
         );
+        assert_eq!(reset.status, 401, "{}", reset.body);
+        let events = http(admin, "GET", "/api/events", &[], "");
+        assert_eq!(events.status, 401, "{}", events.body);
+        let file = server::console_token_path(&db2);
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "console credential file mode");
+        let local = format!("Bearer {}", std::fs::read_to_string(&file).unwrap().trim());
+        let reset = http(
+            admin,
+            "POST",
+            &format!("/api/devices/{name}/reset"),
+            &[("Authorization", &local)],
+            "",
+        );
         assert_eq!(reset.status, 409, "{}", reset.body);
+        // A page on a rebinding name, or another origin, is refused even with it.
+        let rebound = http(
+            admin,
+            "GET",
+            "/api/events",
+            &[("Authorization", &local), ("Host", "attacker.example")],
+            "",
+        );
+        assert_eq!(rebound.status, 403, "{}", rebound.body);
     });
     let result = tokio::time::timeout(Duration::from_secs(30), checks).await;
     stop.send(true).unwrap();
