@@ -845,12 +845,91 @@ async fn all_lines(State(app): State<Arc<App>>, _r: Reader) -> ApiResult<Json<Ve
     Ok(Json(out))
 }
 
+/// The generated files of a phone; read-only users see every credential blanked.
 async fn files(
     State(app): State<Arc<App>>,
-    _r: Reader,
+    Reader(p): Reader,
     Path(name): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(json!(app.backend.files_for(&name)?)))
+    let mut files = app.backend.files_for(&name)?;
+    if p.role != Role::Admin {
+        for f in &mut files {
+            f.content = redact_secrets(&f.content);
+        }
+    }
+    Ok(Json(json!(files)))
+}
+
+/// What replaces a credential for read-only users.
+pub const REDACTED: &str = "********";
+
+/// Blanks the text of every element whose name ends in `Password` (`authPassword`,
+/// `sshPassword`, and any the generators add later): the files view for read-only users.
+pub fn redact_secrets(xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(lt) = rest.find('<') {
+        let (before, tag) = rest.split_at(lt);
+        out.push_str(before);
+        let Some(gt) = tag.find('>') else {
+            out.push_str(tag);
+            return out;
+        };
+        let open = &tag[..=gt];
+        out.push_str(open);
+        rest = &tag[gt + 1..];
+        let name = open[1..open.len() - 1]
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or("");
+        let secret = !open.ends_with("/>")
+            && !name.starts_with(['/', '?', '!'])
+            && name.to_ascii_lowercase().ends_with("password");
+        if secret {
+            let close = format!("</{name}>");
+            match rest.find(&close) {
+                Some(end) => {
+                    if !rest[..end].is_empty() {
+                        out.push_str(REDACTED);
+                    }
+                    rest = &rest[end..];
+                }
+                None => {
+                    // Unterminated: hide the rest rather than risk a leak.
+                    out.push_str(REDACTED);
+                    return out;
+                }
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod redaction {
+    use super::*;
+
+    #[test]
+    fn every_password_element_is_blanked_and_the_rest_kept() {
+        let x = "<device><sshUserId>cisco</sshUserId><sshPassword>s3cret</sshPassword>\
+                 <line><authName>4101</authName><authPassword>pw&amp;x</authPassword>\
+                 <authPassword></authPassword><phonePassword a=\"1\">9</phonePassword>\
+                 <empty/></line></device>";
+        let r = redact_secrets(x);
+        for leak in ["s3cret", "pw&amp;x", ">9<"] {
+            assert!(!r.contains(leak), "{leak} leaked: {r}");
+        }
+        assert!(r.contains("<sshPassword>********</sshPassword>"), "{r}");
+        assert!(r.contains("<authPassword></authPassword>"), "{r}");
+        assert!(r.contains("<authName>4101</authName><empty/>") || r.contains("<empty/>"));
+        assert!(r.contains("<sshUserId>cisco</sshUserId>"), "{r}");
+        assert_eq!(redact_secrets("<a>b</a>"), "<a>b</a>");
+        assert_eq!(
+            redact_secrets("<authPassword>open"),
+            "<authPassword>********"
+        );
+    }
 }
 
 async fn action(

@@ -146,6 +146,10 @@ pub struct Sccp {
     pub listen: SocketAddr,
     pub keepalive_secs: u32,
     pub require_lease: bool,
+    /// A registration from another address may take over a live one (default off).
+    pub allow_takeover: bool,
+    /// Auto-registrations accepted per source address per minute (0: unlimited).
+    pub auto_register_per_minute: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -575,6 +579,14 @@ impl Validator {
             listen: self.sock("sccp.listen", s.listen, "0.0.0.0:2000"),
             keepalive_secs: self.int("sccp.keepalive_secs", s.keepalive_secs, 30, 5, 3600),
             require_lease: s.require_lease.unwrap_or(false),
+            allow_takeover: s.allow_takeover.unwrap_or(false),
+            auto_register_per_minute: self.int(
+                "sccp.auto_register_per_minute",
+                s.auto_register_per_minute,
+                10,
+                0,
+                100_000,
+            ),
         }
     }
 

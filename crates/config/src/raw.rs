@@ -106,6 +106,10 @@ pub struct Sccp {
     pub keepalive_secs: Option<i64>,
     /// Accept a registration only from the address DHCP leased to that MAC.
     pub require_lease: Option<bool>,
+    /// Let a registration from another address take over a live one.
+    pub allow_takeover: Option<bool>,
+    /// Auto-registrations per source address per minute (0: unlimited).
+    pub auto_register_per_minute: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -314,6 +314,8 @@ pub async fn run(
             keepalive_secs: config.sccp.keepalive_secs,
             node_name: config.node.name.clone(),
             lease_check: config.sccp.require_lease,
+            allow_takeover: config.sccp.allow_takeover,
+            auto_register_per_minute: config.sccp.auto_register_per_minute,
             advertise_ip: Some(config.node.address),
             ..sccp_server::ServerConfig::default()
         };

@@ -223,6 +223,89 @@ enabled = false
         assert_eq!(listed.status, 200, "{}", listed.body);
         assert!(listed.body.contains(&format!("{name}.cnf.xml")));
 
+        // Issue #18 item 3: a SIP phone's file carries its line password; the admin sees it
+        // in the files view, a read-only user never does.
+        let sip = http(
+            admin,
+            "POST",
+            "/api/devices",
+            &auth,
+            &json!({
+                "mac": "00:1b:54:aa:bb:dd",
+                "model": "8845",
+                "protocol": "sip",
+                "device_pool": "Default",
+                "lines": [{"dn": "4101", "sip_password": "Sup3r-Secret-4101"}]
+            })
+            .to_string(),
+        );
+        assert_eq!(sip.status, 201, "{}", sip.body);
+        let viewer = http(
+            admin,
+            "POST",
+            "/api/users",
+            &auth,
+            &json!({"username": "viewer", "password": "viewer-password", "role": "read_only"})
+                .to_string(),
+        );
+        assert_eq!(viewer.status, 201, "{}", viewer.body);
+        let as_admin = http(
+            admin,
+            "GET",
+            "/api/devices/SEP001B54AABBDD/files",
+            &auth,
+            "",
+        );
+        assert!(
+            as_admin.body.contains("Sup3r-Secret-4101"),
+            "{}",
+            as_admin.body
+        );
+        let vlogin = http(
+            admin,
+            "POST",
+            "/api/login",
+            &[],
+            &json!({"username": "viewer", "password": "viewer-password"}).to_string(),
+        );
+        assert_eq!(vlogin.status, 200, "{}", vlogin.body);
+        let vcookie = vlogin
+            .header("set-cookie")
+            .and_then(|c| c.split(';').next())
+            .unwrap()
+            .to_string();
+        let as_viewer = http(
+            admin,
+            "GET",
+            "/api/devices/SEP001B54AABBDD/files",
+            &[("Cookie", vcookie.as_str())],
+            "",
+        );
+        assert_eq!(as_viewer.status, 200, "{}", as_viewer.body);
+        assert!(
+            !as_viewer.body.contains("Sup3r-Secret-4101"),
+            "{}",
+            as_viewer.body
+        );
+        assert!(
+            as_viewer.body.contains("authPassword>********<"),
+            "{}",
+            as_viewer.body
+        );
+        let export = http(
+            admin,
+            "GET",
+            "/api/export",
+            &[("Cookie", vcookie.as_str())],
+            "",
+        );
+        assert_eq!(export.status, 200, "{}", export.body);
+        assert!(
+            !export.body.contains("Sup3r-Secret-4101"),
+            "{}",
+            export.body
+        );
+
         // A bad MAC is refused with the field named, and nothing is created.
         let bad = http(
             admin,
