@@ -138,6 +138,9 @@ pub struct Files {
     pub http_listen: SocketAddr,
     pub max_transfers: u32,
     pub secure_cluster: bool,
+    /// Serve a phone's own files (`SEP<MAC>…`, with its credentials) only to the address
+    /// holding its DHCP lease; effective only when phoneboot is the DHCP server.
+    pub require_lease: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -570,6 +573,7 @@ impl Validator {
             http_listen: self.sock("files.http_listen", f.http_listen, "0.0.0.0:6970"),
             max_transfers: self.int("files.max_transfers", f.max_transfers, 2000, 1, 1_000_000),
             secure_cluster: f.secure_cluster.unwrap_or(false),
+            require_lease: f.require_lease.unwrap_or(true),
         }
     }
 

@@ -96,6 +96,8 @@ pub struct Files {
     pub http_listen: Option<String>,
     pub max_transfers: Option<i64>,
     pub secure_cluster: Option<bool>,
+    /// A phone's own files only to the address holding its DHCP lease (phoneboot as DHCP).
+    pub require_lease: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -281,8 +281,29 @@ pub async fn run(
     tracing::info!(files = prov.file_count(), database = %db.display(), "device database open");
 
     let lease_macs = Arc::new(LeaseMacs::default());
+    // DHCP acks teach `lease_macs` who holds which address as they are emitted, before the
+    // phone can ask for its files (the event bus subscriber alone could lag behind it).
+    let sink: SharedSink = Arc::new(adapters::LeaseRecorder {
+        inner: sink,
+        macs: lease_macs.clone(),
+    });
     let sip_lines = Arc::new(SipLineIndex::build(&prov));
     let mut services = Services::default();
+    let dhcp_here = config.dhcp.enabled && !config.dhcp.pools.is_empty();
+    let lease_gate = config.files.require_lease && dhcp_here;
+    if config.files.enabled && !lease_gate {
+        eprintln!(
+            "phoneboot: WARNING: phone configuration files (with their SIP/SSH credentials) are served to ANY \
+             address that names a phone's MAC ({}); gate them on DHCP leases with phoneboot as \
+             the DHCP server and files.require_lease = true",
+            if dhcp_here { "files.require_lease = false" } else { "phoneboot is not the DHCP server" }
+        );
+        tracing::warn!(
+            dhcp_here,
+            require_lease = config.files.require_lease,
+            "phone files with credentials are served to any address: not gated on DHCP leases"
+        );
+    }
 
     if config.files.enabled {
         let fcfg = fileserver::Config {
@@ -291,6 +312,7 @@ pub async fn run(
             root: config.node.tftp_root.clone(),
             max_transfers: config.files.max_transfers as usize,
             secure_cluster: config.files.secure_cluster,
+            lease_gate,
             ..fileserver::Config::default()
         };
         let sockets = fileserver::Sockets::bind(&fcfg)
