@@ -65,6 +65,9 @@ enum Command {
         #[command(subcommand)]
         what: DebugWhat,
     },
+    /// The cluster's trust identity: certificates, import, key rollover, mixed mode.
+    #[command(subcommand)]
+    Security(cmd::security::Command),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -128,6 +131,7 @@ fn main() -> ExitCode {
         Command::Debug {
             what: DebugWhat::Cdp(a),
         } => cmd::show::debug(&cli.target, a),
+        Command::Security(c) => cmd::security::run(&cli.target, c),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

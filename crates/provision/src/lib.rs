@@ -10,6 +10,7 @@
 //! broadcast channel so the SCCP/SIP services can restart phones when asked.
 
 pub mod cli;
+pub mod trust;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

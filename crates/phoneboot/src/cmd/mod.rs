@@ -4,6 +4,7 @@ pub mod admin;
 pub mod config;
 pub mod lab;
 pub mod login;
+pub mod security;
 pub mod serve;
 pub mod show;
 pub mod target;
