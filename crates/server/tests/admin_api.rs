@@ -30,7 +30,7 @@ impl Reply {
 /// One HTTP/1.1 request with `Connection: close` (no client crate needed).
 fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -377,7 +377,7 @@ enabled = false
         );
         assert_eq!(rebound.status, 403, "{}", rebound.body);
     });
-    let result = tokio::time::timeout(Duration::from_secs(30), checks).await;
+    let result = tokio::time::timeout(Duration::from_secs(180), checks).await;
     stop.send(true).unwrap();
     let served = tokio::time::timeout(Duration::from_secs(10), server)
         .await
