@@ -65,6 +65,11 @@ enum Command {
         #[command(subcommand)]
         what: DebugWhat,
     },
+    /// Write the node's state (device database with leases, admin users; optionally the boot
+    /// journal) into one archive, consistently, while the node runs.
+    Backup(cmd::backup::BackupArgs),
+    /// Restore a backup into this node's database (stop `phoneboot serve` first).
+    Restore(cmd::backup::RestoreArgs),
     /// The cluster's trust identity: certificates, import, key rollover, mixed mode.
     #[command(subcommand)]
     Security(cmd::security::Command),
@@ -72,6 +77,13 @@ enum Command {
     Completions {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (phoneboot.1 and one per subcommand) into a directory; the
+    /// Debian package ships them (scripts/package).
+    Manpages {
+        /// Directory to write `*.1` files into (created if missing).
+        #[arg(env = "PHONEBOOT_MANPAGES_DIR")]
+        dir: std::path::PathBuf,
     },
 }
 
@@ -131,6 +143,8 @@ fn main() -> ExitCode {
         Command::Debug {
             what: DebugWhat::Cdp(a),
         } => cmd::show::debug(&cli.target, a),
+        Command::Backup(a) => cmd::backup::backup(&cli.target, a),
+        Command::Restore(a) => cmd::backup::restore(&cli.target, a),
         Command::Security(c) => cmd::security::run(&cli.target, c),
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -141,6 +155,10 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Manpages { dir } => std::fs::create_dir_all(&dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| anyhow::anyhow!("writing manual pages into {}: {e}", dir.display())),
     };
     match result {
         Ok(code) => code,
@@ -148,5 +166,69 @@ fn main() -> ExitCode {
             eprintln!("phoneboot: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// (flag as `--long`, or a positional's value name, its variable) for every argument
+    /// with an environment twin, in every subcommand.
+    fn env_flags(c: &clap::Command, out: &mut BTreeSet<(String, String)>) {
+        for a in c.get_arguments() {
+            if let Some(env) = a.get_env() {
+                let name = match a.get_long() {
+                    Some(l) => format!("--{l}"),
+                    None => a.get_id().as_str().to_uppercase(),
+                };
+                out.insert((name, env.to_string_lossy().into_owned()));
+            }
+        }
+        for s in c.get_subcommands() {
+            env_flags(s, out);
+        }
+    }
+
+    /// Does the README name `flag` with `env`: "`... --flag` (`ENV`" or "(`ENV`, also `... --flag`)"?
+    fn readme_names(text: &str, flag: &str, env: &str) -> bool {
+        let direct = text.match_indices(&format!("` (`{env}`")).any(|(i, _)| {
+            text[..i]
+                .rsplit('`')
+                .next()
+                .is_some_and(|f| f.ends_with(flag))
+        });
+        let also = format!("(`{env}`, also `");
+        direct
+            || text.match_indices(&also).any(|(i, _)| {
+                text[i + also.len()..]
+                    .split('`')
+                    .next()
+                    .is_some_and(|f| f.ends_with(flag))
+            })
+    }
+
+    /// README.md names exactly the flags that have an environment-variable twin.
+    #[test]
+    fn the_readme_names_every_environment_twin() {
+        let mut found = BTreeSet::new();
+        env_flags(&Cli::command(), &mut found);
+        assert!(found.len() >= 10, "{found:?}");
+        let readme = include_str!("../../../README.md");
+        let text = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (flag, env) in &found {
+            assert!(
+                readme_names(&text, flag, env),
+                "README.md does not name {flag} ({env})"
+            );
+        }
+        assert!(!readme_names(&text, "--count", "PHONEBOOT_DB"));
+        let named: BTreeSet<&str> = readme
+            .split('`')
+            .filter(|w| w.starts_with("PHONEBOOT_") && *w != "PHONEBOOT_LOG")
+            .collect();
+        let have: BTreeSet<&str> = found.iter().map(|(_, e)| e.as_str()).collect();
+        assert_eq!(named, have, "README.md names a twin no flag has");
     }
 }

@@ -9,13 +9,14 @@
 //! SQL is kept portable: plain `CREATE TABLE`, `INSERT ... ON CONFLICT ... DO UPDATE`,
 //! no SQLite-only types; the only SQLite-specific parts are the PRAGMAs and `?N` parameters.
 
+pub mod backup;
 pub mod bat;
 mod error;
 pub mod model;
 mod sqlite;
 pub mod validate;
 
-pub use error::StoreError;
+pub use error::{AutoRegRefusal, StoreError};
 pub use model::*;
 pub use sqlite::SqliteStore;
 
