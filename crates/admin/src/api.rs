@@ -346,8 +346,37 @@ pub(crate) fn routes(app: Arc<App>) -> Router {
         .route("/metrics", get(crate::metrics::handler))
         .merge(crate::ui::routes())
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            app.options.hosts.clone(),
+            host_guard,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(app)
+}
+
+/// Refuses requests naming a foreign `Host` (DNS rebinding) or coming from another site
+/// (`Origin`, `Sec-Fetch-Site`), before any handler or credential check runs.
+pub async fn host_guard(
+    State(hosts): State<crate::auth::HostPolicy>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    match hosts.check(req.headers(), safe) {
+        Ok(()) => next.run(req).await,
+        Err(why) => {
+            tracing::warn!(?why, host = ?req.headers().get(header::HOST), origin = ?req.headers().get(header::ORIGIN), path = %req.uri().path(), "admin request refused");
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                match why {
+                    crate::auth::Refusal::Host => "bad_host",
+                    crate::auth::Refusal::CrossOrigin => "cross_origin",
+                },
+                why.message(),
+            )
+            .into_response()
+        }
+    }
 }
 
 async fn security_headers(mut res: Response) -> Response {
@@ -474,7 +503,9 @@ async fn login_token(
     } else {
         format!("{} ({label})", s.principal.user)
     };
-    let secret = app.auth.create_token(&name, s.principal.role)?;
+    let secret = app
+        .auth
+        .create_token(&name, s.principal.role, &s.principal.owner, None)?;
     tracing::info!(user = %s.principal.user, token = %name, "API token issued at login");
     Ok((
         StatusCode::CREATED,
@@ -511,6 +542,7 @@ struct PasswordReq {
 
 async fn change_password(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     AnyUser(p): AnyUser,
     ApiJson(req): ApiJson<PasswordReq>,
 ) -> ApiResult<StatusCode> {
@@ -523,8 +555,15 @@ async fn change_password(
     }
     let auth = app.auth.clone();
     let user = p.user.clone();
+    // The asking session stays; every other session and every token of the user ends.
+    let keep = cookie(&headers, COOKIE);
     let res = tokio::task::spawn_blocking(move || {
-        auth.change_password(&user, &req.current_password, &req.new_password)
+        auth.change_password_keeping(
+            &user,
+            &req.current_password,
+            &req.new_password,
+            keep.as_deref(),
+        )
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
@@ -579,8 +618,13 @@ async fn delete_user(
     }
 }
 
-async fn tokens(State(app): State<Arc<App>>, _w: Writer) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(json!(app.auth.tokens()?)))
+/// Admins see every token, other users their own.
+async fn tokens(
+    State(app): State<Arc<App>>,
+    Reader(p): Reader,
+) -> ApiResult<Json<serde_json::Value>> {
+    let owner = (p.role != Role::Admin).then_some(p.owner.as_str());
+    Ok(Json(json!(app.auth.tokens_of(owner)?)))
 }
 
 #[derive(Deserialize)]
@@ -588,29 +632,48 @@ async fn tokens(State(app): State<Arc<App>>, _w: Writer) -> ApiResult<Json<serde
 struct NewToken {
     name: String,
     role: Role,
+    /// Lifetime in days (default 90, at most 366).
+    #[serde(default)]
+    expires_in_days: Option<u64>,
 }
 
+/// A token acting for the caller, with at most the caller's role.
 async fn create_token(
     State(app): State<Arc<App>>,
-    _w: Writer,
+    Reader(p): Reader,
     ApiJson(t): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let secret = app.auth.create_token(&t.name, t.role)?;
+    let ttl = match t.expires_in_days {
+        Some(d) if d == 0 || d > 366 => {
+            return Err(ApiError::field("expires_in_days", "1 to 366 days"))
+        }
+        Some(d) => Some(Duration::from_secs(d * 86_400)),
+        None => None,
+    };
+    if t.role == Role::Admin && p.role != Role::Admin {
+        return Err(ApiError::field(
+            "role",
+            "a token cannot have more rights than its user",
+        ));
+    }
+    let secret = app.auth.create_token(&t.name, t.role, &p.owner, ttl)?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"token": secret, "name": t.name, "role": t.role})),
+        Json(json!({"token": secret, "name": t.name, "role": t.role, "owner": p.owner})),
     ))
 }
 
+/// Admins revoke any token, other users their own.
 async fn revoke_token(
     State(app): State<Arc<App>>,
-    _w: Writer,
+    Reader(p): Reader,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::field("id", "a token id (number)"))?;
-    if app.auth.revoke_token(id)? {
+    let owner = (p.role != Role::Admin).then_some(p.owner.as_str());
+    if app.auth.revoke_token_of(id, owner)? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(
@@ -782,12 +845,91 @@ async fn all_lines(State(app): State<Arc<App>>, _r: Reader) -> ApiResult<Json<Ve
     Ok(Json(out))
 }
 
+/// The generated files of a phone; read-only users see every credential blanked.
 async fn files(
     State(app): State<Arc<App>>,
-    _r: Reader,
+    Reader(p): Reader,
     Path(name): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(json!(app.backend.files_for(&name)?)))
+    let mut files = app.backend.files_for(&name)?;
+    if p.role != Role::Admin {
+        for f in &mut files {
+            f.content = redact_secrets(&f.content);
+        }
+    }
+    Ok(Json(json!(files)))
+}
+
+/// What replaces a credential for read-only users.
+pub const REDACTED: &str = "********";
+
+/// Blanks the text of every element whose name ends in `Password` (`authPassword`,
+/// `sshPassword`, and any the generators add later): the files view for read-only users.
+pub fn redact_secrets(xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(lt) = rest.find('<') {
+        let (before, tag) = rest.split_at(lt);
+        out.push_str(before);
+        let Some(gt) = tag.find('>') else {
+            out.push_str(tag);
+            return out;
+        };
+        let open = &tag[..=gt];
+        out.push_str(open);
+        rest = &tag[gt + 1..];
+        let name = open[1..open.len() - 1]
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or("");
+        let secret = !open.ends_with("/>")
+            && !name.starts_with(['/', '?', '!'])
+            && name.to_ascii_lowercase().ends_with("password");
+        if secret {
+            let close = format!("</{name}>");
+            match rest.find(&close) {
+                Some(end) => {
+                    if !rest[..end].is_empty() {
+                        out.push_str(REDACTED);
+                    }
+                    rest = &rest[end..];
+                }
+                None => {
+                    // Unterminated: hide the rest rather than risk a leak.
+                    out.push_str(REDACTED);
+                    return out;
+                }
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod redaction {
+    use super::*;
+
+    #[test]
+    fn every_password_element_is_blanked_and_the_rest_kept() {
+        let x = "<device><sshUserId>cisco</sshUserId><sshPassword>s3cret</sshPassword>\
+                 <line><authName>4101</authName><authPassword>pw&amp;x</authPassword>\
+                 <authPassword></authPassword><phonePassword a=\"1\">9</phonePassword>\
+                 <empty/></line></device>";
+        let r = redact_secrets(x);
+        for leak in ["s3cret", "pw&amp;x", ">9<"] {
+            assert!(!r.contains(leak), "{leak} leaked: {r}");
+        }
+        assert!(r.contains("<sshPassword>********</sshPassword>"), "{r}");
+        assert!(r.contains("<authPassword></authPassword>"), "{r}");
+        assert!(r.contains("<authName>4101</authName><empty/>") || r.contains("<empty/>"));
+        assert!(r.contains("<sshUserId>cisco</sshUserId>"), "{r}");
+        assert_eq!(redact_secrets("<a>b</a>"), "<a>b</a>");
+        assert_eq!(
+            redact_secrets("<authPassword>open"),
+            "<authPassword>********"
+        );
+    }
 }
 
 async fn action(

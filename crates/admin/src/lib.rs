@@ -21,7 +21,7 @@ use axum::Router;
 use journal::{Event, EventSink};
 use tokio::sync::broadcast;
 
-pub use auth::{AuthOptions, AuthStore, Principal, Role};
+pub use auth::{is_loopback, AuthOptions, AuthStore, HostPolicy, Principal, Role};
 pub use backend::{
     AdminBackend, AutoRegistration, BackendError, CmGroup, CmNode, Device, DevicePool,
     DeviceProtocol, FieldError, ImportReport, Lease, Line, Load, MemoryBackend, Neighbour,
@@ -91,6 +91,8 @@ pub struct AdminOptions {
     pub node: String,
     /// Events queued for the journal writer before new ones are dropped.
     pub journal_queue: usize,
+    /// The `Host` names answered besides IP literals and `localhost`, and the Origin check.
+    pub hosts: auth::HostPolicy,
 }
 
 impl Default for AdminOptions {
@@ -99,6 +101,7 @@ impl Default for AdminOptions {
             body_limit: 1 << 20,
             node: "phoneboot".into(),
             journal_queue: 10_000,
+            hosts: auth::HostPolicy::default(),
         }
     }
 }

@@ -262,7 +262,7 @@ fn journal_diagnosis_sse_and_metrics() {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(s, "GET /api/journal/stream?phone=SEP001B54AABBCC HTTP/1.1\r\nHost: x\r\nCookie: {cookie2}\r\n\r\n").unwrap();
+        write!(s, "GET /api/journal/stream?phone=SEP001B54AABBCC HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie2}\r\n\r\n").unwrap();
         let mut got = String::new();
         let mut buf = [0u8; 4096];
         while !got.contains("dhcp_ack") {

@@ -18,8 +18,7 @@ use test_support::webdriver::{browser_missing, screenshot_dir, Driver};
 #[test]
 fn add_a_phone_see_it_register_and_reset_it() {
     if let Some(why) = browser_missing() {
-        eprintln!("skipped: this test needs Debian's chromium and chromium-driver ({why})");
-        return;
+        return test_support::skip(&why);
     }
     let h = Harness::start(AdminOptions::default());
     let base = format!("http://{}", h.addr);

@@ -258,6 +258,25 @@ fn tlv() -> impl Strategy<Value = Tlv> {
     ]
 }
 
+/// Ones-complement sum of every 16-bit word of `pdu`, checksum field included, with the
+/// reference's rule for a lone last byte (sign-extended char: `b` below 0x80, else
+/// `0xFF00 + b - 1`); a correct checksum makes it fold to 0xFFFF.
+fn whole_pdu_sum(pdu: &[u8]) -> u32 {
+    let mut sum: u32 = 0;
+    for w in pdu.chunks(2) {
+        sum += match *w {
+            [hi, lo] => u32::from(hi) << 8 | u32::from(lo),
+            [b] if b < 0x80 => u32::from(b),
+            [b] => 0xff00 + u32::from(b) - 1,
+            _ => 0,
+        };
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum
+}
+
 proptest! {
     #[test]
     fn typed_pdus_round_trip(version in 1u8..=2, ttl in any::<u8>(),
@@ -291,10 +310,17 @@ proptest! {
     /// The checksum verifies the way the reference says: summing the whole PDU with the
     /// stored checksum folds to zero for any length, odd or even.
     #[test]
+    ///
+    /// Independent of `checksum`/`checksum_ok` (which skip the field and so agree with each
+    /// other whatever `checksum` computes): the whole PDU, field included, is summed here.
     fn checksum_self_verifies(mut b in proptest::collection::vec(any::<u8>(), 4..200)) {
         let c = checksum(&b);
         b[2..4].copy_from_slice(&c.to_be_bytes());
-        prop_assert!(checksum_ok(&b));
+        prop_assert_eq!(whole_pdu_sum(&b), 0xffff, "{:02x?}", b);
+        // And a changed last byte is noticed.
+        let i = b.len() - 1;
+        b[i] = b[i].wrapping_add(1);
+        prop_assert!(!checksum_ok(&b), "{:02x?}", b);
     }
 
     #[test]

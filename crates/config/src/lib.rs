@@ -86,6 +86,9 @@ pub struct Admin {
     pub listen: SocketAddr,
     #[serde(skip)]
     pub initial_password: Option<String>,
+    /// Host names the admin listener answers to besides IP literals and `localhost` (requests
+    /// naming any other host are refused: DNS rebinding).
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -145,6 +148,9 @@ pub struct Files {
     pub http_listen: SocketAddr,
     pub max_transfers: u32,
     pub secure_cluster: bool,
+    /// Serve a phone's own files (`SEP<MAC>…`, with its credentials) only to the address
+    /// holding its DHCP lease; effective only when phoneboot is the DHCP server.
+    pub require_lease: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -153,6 +159,10 @@ pub struct Sccp {
     pub listen: SocketAddr,
     pub keepalive_secs: u32,
     pub require_lease: bool,
+    /// A registration from another address may take over a live one (default off).
+    pub allow_takeover: bool,
+    /// Auto-registrations accepted per source address per minute (0: unlimited).
+    pub auto_register_per_minute: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -394,6 +404,13 @@ impl Validator {
         Admin {
             listen: self.sock("admin.listen", a.listen, "127.0.0.1:8080"),
             initial_password: a.initial_password,
+            allowed_hosts: a
+                .allowed_hosts
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
         }
     }
 
@@ -586,6 +603,7 @@ impl Validator {
             http_listen: self.sock("files.http_listen", f.http_listen, "0.0.0.0:6970"),
             max_transfers: self.int("files.max_transfers", f.max_transfers, 2000, 1, 1_000_000),
             secure_cluster: f.secure_cluster.unwrap_or(true),
+            require_lease: f.require_lease.unwrap_or(true),
         }
     }
 
@@ -595,6 +613,14 @@ impl Validator {
             listen: self.sock("sccp.listen", s.listen, "0.0.0.0:2000"),
             keepalive_secs: self.int("sccp.keepalive_secs", s.keepalive_secs, 30, 5, 3600),
             require_lease: s.require_lease.unwrap_or(false),
+            allow_takeover: s.allow_takeover.unwrap_or(false),
+            auto_register_per_minute: self.int(
+                "sccp.auto_register_per_minute",
+                s.auto_register_per_minute,
+                10,
+                0,
+                100_000,
+            ),
         }
     }
 

@@ -29,6 +29,8 @@ pub struct Admin {
     pub listen: Option<String>,
     /// First administrator's password; when absent a one-time password is printed on first start.
     pub initial_password: Option<String>,
+    /// Host names (besides IP literals and `localhost`) the admin listener answers to.
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +105,8 @@ pub struct Files {
     pub http_listen: Option<String>,
     pub max_transfers: Option<i64>,
     pub secure_cluster: Option<bool>,
+    /// A phone's own files only to the address holding its DHCP lease (phoneboot as DHCP).
+    pub require_lease: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,6 +117,10 @@ pub struct Sccp {
     pub keepalive_secs: Option<i64>,
     /// Accept a registration only from the address DHCP leased to that MAC.
     pub require_lease: Option<bool>,
+    /// Let a registration from another address take over a live one.
+    pub allow_takeover: Option<bool>,
+    /// Auto-registrations per source address per minute (0: unlimited).
+    pub auto_register_per_minute: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

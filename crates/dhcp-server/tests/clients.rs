@@ -18,9 +18,8 @@ use journal::VecSink;
 
 #[test]
 fn dhclient_gets_renews_and_releases() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
+    if let Some(why) = test_support::require::root_missing() {
+        return test_support::skip(&why);
     }
     let dir = tempfile::tempdir().unwrap();
     let lab = Lab::new('a', 101);
@@ -99,9 +98,8 @@ esac"#,
 
 #[test]
 fn udhcpc_gets_renews_and_releases() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
+    if let Some(why) = test_support::require::root_missing() {
+        return test_support::skip(&why);
     }
     let dir = tempfile::tempdir().unwrap();
     let lab = Lab::new('b', 102);
@@ -154,9 +152,8 @@ esac"#,
 
 #[test]
 fn dhcpcd_gets_renews_and_releases() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
+    if let Some(why) = test_support::require::root_missing() {
+        return test_support::skip(&why);
     }
     let dir = tempfile::tempdir().unwrap();
     let lab = Lab::new('c', 103);

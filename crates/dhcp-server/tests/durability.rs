@@ -80,9 +80,8 @@ impl LeaseStore for FailingStore {
 
 #[test]
 fn no_ack_when_the_lease_cannot_be_written() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
+    if let Some(why) = test_support::require::root_missing() {
+        return test_support::skip(&why);
     }
     let dir = tempfile::tempdir().unwrap();
     let lab = Lab::new('d', 104);
@@ -111,9 +110,8 @@ fn no_ack_when_the_lease_cannot_be_written() {
 
 #[test]
 fn a_restart_keeps_every_lease() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
+    if let Some(why) = test_support::require::root_missing() {
+        return test_support::skip(&why);
     }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("phoneboot.db");

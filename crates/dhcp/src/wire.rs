@@ -91,6 +91,10 @@ pub enum DecodeError {
     BadOptionLength { code: u8, len: usize },
     #[error("no DHCP message type (option 53): plain BOOTP is not served")]
     NoMessageType,
+    /// All-zero, broadcast or any group (multicast) address: no client has it, so a lease for
+    /// it could only be spoofed (and would be shared by every such sender).
+    #[error("chaddr {0:02x?} is not a unicast client address")]
+    BadChaddr([u8; 6]),
 }
 
 impl DecodeError {
@@ -104,6 +108,7 @@ impl DecodeError {
             DecodeError::OptionOverrun { .. } => "option_overrun",
             DecodeError::BadOptionLength { .. } => "bad_option_length",
             DecodeError::NoMessageType => "no_message_type",
+            DecodeError::BadChaddr(_) => "bad_chaddr",
         }
     }
 }
@@ -245,6 +250,12 @@ impl<'a> Request<'a> {
         if htype != 1 || hlen != 6 {
             return Err(DecodeError::NotEthernet { htype, hlen });
         }
+        let mut chaddr = [0u8; 6];
+        chaddr.copy_from_slice(&b[28..34]);
+        // All zero, or the I/G bit set (broadcast and multicast): never a client's own address.
+        if chaddr == [0; 6] || chaddr[0] & 1 != 0 {
+            return Err(DecodeError::BadChaddr(chaddr));
+        }
         let options = options_of(b)?;
         let msg_type = match options.get(code::MESSAGE_TYPE) {
             None => return Err(DecodeError::NoMessageType),
@@ -266,8 +277,6 @@ impl<'a> Request<'a> {
                 }
             }
         }
-        let mut chaddr = [0u8; 6];
-        chaddr.copy_from_slice(&b[28..34]);
         Ok(Request {
             hops: b[3],
             xid: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),

@@ -571,3 +571,39 @@ fn a_relayed_nak_asks_the_relay_to_broadcast() {
     assert_eq!(nak.yiaddr, Ipv4Addr::UNSPECIFIED);
     assert_eq!(o.reply.unwrap().dest, Destination::Relay(r.giaddr));
 }
+
+/// Issue #18 item 7: a request whose chaddr is all zero, broadcast or a group address gets
+/// no answer (and no lease), counted as malformed; a unicast chaddr still gets its offer.
+#[test]
+fn zero_broadcast_and_group_chaddr_are_dropped() {
+    let mut e = engine();
+    let now = t(0);
+    for bad in [
+        [0u8; 6],
+        [0xff; 6],
+        [0x01, 0x00, 0x5e, 0x00, 0x00, 0x01],
+        [0x01, 0x00, 0x0c, 0xcc, 0xcc, 0xcc],
+    ] {
+        for msg_type in [1u8, 3] {
+            let m = ClientMsg::new(msg_type, bad, 9)
+                .requested(Ipv4Addr::new(198, 18, 100, 20))
+                .server_id(SRV)
+                .opt(code::VENDOR_CLASS, PHONE_VC);
+            let o = e.handle(&m.encode(), &voice(), now);
+            assert!(
+                o.reply.is_none(),
+                "answered chaddr {bad:02x?} type {msg_type}"
+            );
+        }
+        assert!(matches!(
+            dhcp::wire::Request::decode(&discover(bad).encode()),
+            Err(dhcp::wire::DecodeError::BadChaddr(c)) if c == bad
+        ));
+    }
+    assert_eq!(e.stats().malformed, 8);
+    // Strict handling of the rest is unchanged: a good chaddr is served.
+    assert_eq!(
+        reply(&e.handle(&discover(mac(1)).encode(), &voice(), now)).msg_type(),
+        Some(2)
+    );
+}

@@ -51,6 +51,12 @@ pub struct Config {
     /// Whether the cluster is secure (CTL/ITL files served). When false, requests for
     /// `CTL*.tlv` / `ITL*.tlv` are answered "file not found" at once.
     pub secure_cluster: bool,
+    /// A phone's own files (a `SEP<MAC>` name: its configuration, with its credentials) go
+    /// only to the address that holds that MAC's DHCP lease ([`crate::MacLookup`]); anyone
+    /// else gets "not found", as an unknown phone does. Journal events are then written only
+    /// for requests tied to the phone by its lease. Needs phoneboot to be the DHCP server.
+    #[serde(default)]
+    pub lease_gate: bool,
 }
 
 impl Default for Config {
@@ -75,6 +81,7 @@ impl Default for Config {
             max_file_bytes: 1024 * 1024 * 1024,
             revalidate_ms: 1000,
             secure_cluster: false,
+            lease_gate: false,
         }
     }
 }

@@ -320,7 +320,7 @@ async fn handle(ctx: Arc<Ctx>, peer: SocketAddr, req: Request<Incoming>) -> Resp
             return r;
         }
     };
-    match ctx.resolver.resolve(&decoded).await {
+    match ctx.resolver.resolve_for(&decoded, peer.ip()).await {
         Lookup::Found(file) => {
             if not_modified(&req, &file) {
                 inc(&ctx.stats.http_not_modified);

@@ -156,10 +156,12 @@ pub fn spawn(cfg: Config, sockets: Sockets, deps: Deps) -> Result<FileServer, Er
     let stats = Arc::new(Stats::default());
     let limiter = service::Limiter::new(cfg.max_transfers, cfg.per_client_limit);
     let ctx = Arc::new(service::Ctx {
-        resolver: Resolver::new(deps.source, tree, cfg.secure_cluster),
+        resolver: Resolver::new(deps.source, tree, cfg.secure_cluster)
+            .with_lease_gate(deps.macs.clone().filter(|_| cfg.lease_gate)),
         limiter: limiter.clone(),
         stats: stats.clone(),
-        reporter: service::Reporter::new(deps.sink, deps.macs, deps.observer),
+        reporter: service::Reporter::new(deps.sink, deps.macs, deps.observer)
+            .lease_only(cfg.lease_gate),
         cfg,
     });
     let shutdown = CancellationToken::new();

@@ -29,6 +29,8 @@ pub struct Resolver {
     generated: Option<Arc<dyn FileSource>>,
     tree: Option<Arc<StaticTree>>,
     secure_cluster: bool,
+    /// When set, `SEP<MAC>` names resolve only for the address leased to that MAC.
+    lease_gate: Option<Arc<dyn MacLookup>>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -62,7 +64,32 @@ impl Resolver {
             generated,
             tree,
             secure_cluster,
+            lease_gate: None,
         }
+    }
+
+    /// Serves a phone's own files only to the holder of its lease (see
+    /// [`crate::Config::lease_gate`]).
+    pub fn with_lease_gate(mut self, macs: Option<Arc<dyn MacLookup>>) -> Resolver {
+        self.lease_gate = macs;
+        self
+    }
+
+    /// [`Resolver::resolve`] for a request from `client`: with the lease gate on, a name
+    /// carrying `SEP<MAC>` is "not found" (what an unknown phone gets) unless `client` holds
+    /// that MAC's lease.
+    pub async fn resolve_for(&self, name: &str, client: IpAddr) -> Lookup {
+        if let Some(gate) = &self.lease_gate {
+            if let Some(mac) = mac_from_name(name) {
+                let holder = gate.mac_for_ip(client);
+                if holder != Some(mac) {
+                    tracing::info!(%client, file = name, %mac, holder = ?holder,
+                        "file of another phone refused: the client does not hold its DHCP lease");
+                    return Lookup::NotFound;
+                }
+            }
+        }
+        self.resolve(name).await
     }
 
     /// Resolves a requested name: generated files first, then the static tree. Blocking disk
@@ -296,6 +323,8 @@ pub struct Reporter {
     sink: Option<SharedSink>,
     macs: Option<Arc<dyn MacLookup>>,
     observer: Option<Observer>,
+    /// Tie events to a phone only through its lease (no journal spoofing by naming a MAC).
+    lease_only: bool,
 }
 
 impl Reporter {
@@ -308,11 +337,30 @@ impl Reporter {
             sink,
             macs,
             observer,
+            lease_only: false,
         }
     }
 
+    /// Events name a phone only when the client holds that phone's lease.
+    pub fn lease_only(mut self, on: bool) -> Reporter {
+        self.lease_only = on;
+        self
+    }
+
+    /// The phone a request belongs to: by default the MAC in the name, else the lease of the
+    /// address; with `lease_only` the lease of the address, and none when the name carries
+    /// another MAC (a request naming `SEP<MAC>` from elsewhere writes nothing to that phone's
+    /// journal).
     pub fn mac_for(&self, name: &str, ip: IpAddr) -> Option<Mac> {
-        mac_from_name(name).or_else(|| self.macs.as_ref().and_then(|m| m.mac_for_ip(ip)))
+        let leased = self.macs.as_ref().and_then(|m| m.mac_for_ip(ip));
+        let named = mac_from_name(name);
+        if self.lease_only {
+            return match (named, leased) {
+                (Some(n), Some(l)) if n != l => None,
+                (_, l) => l,
+            };
+        }
+        named.or(leased)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -207,7 +207,7 @@ async fn transfer(
             return;
         }
     };
-    let file = match ctx.resolver.resolve(name).await {
+    let file = match ctx.resolver.resolve_for(name, peer.ip()).await {
         Lookup::Found(f) => f,
         Lookup::NotFound => {
             inc(&ctx.stats.tftp_missing);

@@ -69,6 +69,14 @@ async fn start(tweak: impl FnOnce(&mut Config)) -> Env {
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         ),
     );
+    // The phone at 127.0.0.1 (per the lease table below) has its own file too.
+    generated.insert(
+        "SEP001B54000001.cnf.xml",
+        File::new(
+            &b"<device><authPassword>own</authPassword></device>\n"[..],
+            SystemTime::now(),
+        ),
+    );
     generated.insert(
         "ITLFile.tlv",
         File::new(&b"trust list"[..], SystemTime::now()),
@@ -706,4 +714,70 @@ async fn http_head_has_length_and_no_body() {
         .unwrap()
         .unwrap();
     assert!(String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 405"));
+}
+
+/// Issue #18 item 3: with the lease gate on, a phone's own file (its credentials) goes only
+/// to the address holding its lease: 127.0.0.1 holds 00:1b:54:00:00:01's lease, so it gets
+/// that phone's file but "not found" for SEP001B54AABBCC — over TFTP and HTTP — and the
+/// refused request writes nothing to 001b54aabbcc's journal.
+#[tokio::test]
+async fn a_phones_file_goes_only_to_its_lease_holder() {
+    let env = start(|c| c.lease_gate = true).await;
+    let other = sep_name();
+    let e = tftp_get(env.tftp(), &other, ClientConfig::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            fileserver::client::FetchError::Tftp(ClientError::Server {
+                code: ErrorCode::FileNotFound,
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    let r = http_get(env.http(), &other, &[], Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 404);
+    // Its own file, and the files every phone may read, are served.
+    let own = tftp_get(
+        env.tftp(),
+        "SEP001B54000001.cnf.xml",
+        ClientConfig::default(),
+    )
+    .await
+    .unwrap();
+    assert!(own.starts_with(b"<device>"));
+    let r = http_get(
+        env.http(),
+        "SEP001B54000001.cnf.xml",
+        &[],
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+    let evs = wait_events(&env, 4).await;
+    let victim: Mac = MAC.parse().unwrap();
+    assert!(
+        evs.iter()
+            .filter(|e| e.name.eq_ignore_ascii_case(&other))
+            .all(|e| e.mac.is_none()),
+        "{evs:?}"
+    );
+    assert!(
+        env.sink.events().iter().all(|e| e.mac != victim),
+        "a request naming another phone reached its journal"
+    );
+}
+
+/// Without the gate (phoneboot is not the DHCP server) the file is served as before.
+#[tokio::test]
+async fn without_the_lease_gate_files_go_to_anyone() {
+    let env = start(|_| {}).await;
+    assert!(tftp_get(env.tftp(), &sep_name(), ClientConfig::default())
+        .await
+        .is_ok());
 }

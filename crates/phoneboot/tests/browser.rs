@@ -21,9 +21,12 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_phoneboot")
 }
 
-/// The server's recent events (the loopback console route).
-fn events(addr: std::net::SocketAddr) -> Vec<Value> {
-    let r = http(addr, "GET", "/api/events", &[], b"");
+/// The server's recent events (the console route, with the local console credential).
+fn events(addr: std::net::SocketAddr, lab: &LabGuard) -> Vec<Value> {
+    let secret = std::fs::read_to_string(server::console_token_path(&lab.database_path()))
+        .expect("the local console credential");
+    let auth = format!("Bearer {}", secret.trim());
+    let r = http(addr, "GET", "/api/events", &[("Authorization", &auth)], b"");
     assert_eq!(r.status, 200, "{}", r.text());
     r.json().as_array().cloned().unwrap_or_default()
 }
@@ -39,8 +42,7 @@ fn kinds_of(events: &[Value], mac: &str) -> Vec<String> {
 #[test]
 fn add_a_phone_in_the_ui_boot_it_in_the_lab_see_it_register_and_reset_it() {
     if let Some(why) = browser_missing() {
-        eprintln!("skipped: the browser test needs Debian's chromium and chromium-driver ({why})");
-        return;
+        return test_support::skip(&why);
     }
     let started = Instant::now();
     let lab = LabGuard::new().expect("lab up");
@@ -116,7 +118,7 @@ fn add_a_phone_in_the_ui_boot_it_in_the_lab_see_it_register_and_reset_it() {
     d.screenshot("phone");
 
     // Reset it from the UI; the emulator reboots its registration and comes back.
-    let registered_before = kinds_of(&events(addr), mac)
+    let registered_before = kinds_of(&events(addr, &lab), mac)
         .iter()
         .filter(|k| *k == "registered")
         .count();
@@ -126,7 +128,7 @@ fn add_a_phone_in_the_ui_boot_it_in_the_lab_see_it_register_and_reset_it() {
     d.wait_text("#toasts", &format!("Reset sent to {name}"));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let kinds = kinds_of(&events(addr), mac);
+        let kinds = kinds_of(&events(addr, &lab), mac);
         let registered = kinds.iter().filter(|k| *k == "registered").count();
         if kinds.iter().any(|k| k == "reset_sent") && registered > registered_before {
             break;

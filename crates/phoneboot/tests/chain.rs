@@ -157,8 +157,11 @@ fn provisioned_phones_of_three_families_and_an_unknown_phone_boot_and_register()
 
     // The server saw each step of each phone: CDP, voice VLAN, DHCP, files, registration.
     let url = lab.admin_url().expect("admin url");
+    let secret = std::fs::read_to_string(server::console_token_path(&lab.database_path()))
+        .expect("the local console credential");
     let out = std::process::Command::new("curl")
         .args(["-sf", &format!("{url}/api/events")])
+        .args(["-H", &format!("Authorization: Bearer {}", secret.trim())])
         .output()
         .expect("curl");
     let events: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();

@@ -101,6 +101,46 @@ fn cli_login_token_and_api_settings_surviving_a_restart() {
     let token = stored[&url].as_str().unwrap().to_string();
     assert!(token.starts_with("pbt_"), "{stored}");
 
+    // Without any token the console routes refuse even this host (issue #18 item 1)...
+    let fresh = tempfile::tempdir().unwrap();
+    let nowhere = fresh.path().join("other.db");
+    let o = phoneboot(
+        fresh.path(),
+        &[
+            "--server",
+            &url,
+            "--db",
+            nowhere.to_str().unwrap(),
+            "reset",
+            "SEP001B54000001",
+        ],
+        "",
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(
+        all(&o).contains("401") || all(&o).contains("API token"),
+        "{}",
+        all(&o)
+    );
+    // ...but the CLI on the server's host picks up the local console credential by itself
+    // (root may read the file `serve` wrote next to the database).
+    let db = lab.database_path();
+    let o = phoneboot(
+        fresh.path(),
+        &[
+            "--server",
+            &url,
+            "--db",
+            db.to_str().unwrap(),
+            "reset",
+            "SEP001B54000001",
+        ],
+        "",
+        &[],
+    );
+    assert!(all(&o).contains("not registered"), "{}", all(&o));
+
     // The CLI sends a token: a wrong one is refused even on the server's own host...
     let o = phoneboot(
         xdg.path(),

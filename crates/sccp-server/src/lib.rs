@@ -75,6 +75,13 @@ pub struct ServerConfig {
     pub max_version: u8,
     /// Address announced in ServerRes when a device has no CallManager group.
     pub advertise_ip: Option<Ipv4Addr>,
+    /// Let a registration from another address take over a device whose registration is
+    /// still alive (off: rejected, logged, counted). A phone that really moved — same
+    /// address, old session silent for a keepalive, or the new address now holds the MAC's
+    /// DHCP lease — re-registers at once either way.
+    pub allow_takeover: bool,
+    /// Auto-registrations accepted per source address per minute (0: no limit).
+    pub auto_register_per_minute: u32,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +96,8 @@ impl Default for ServerConfig {
             lease_check: false,
             max_version: 22,
             advertise_ip: None,
+            allow_takeover: false,
+            auto_register_per_minute: 10,
         }
     }
 }
@@ -177,14 +186,95 @@ enum Cmd {
     Supersede,
 }
 
+/// A registered device's live session.
+struct Entry {
+    id: u64,
+    tx: mpsc::Sender<Cmd>,
+    peer: IpAddr,
+    /// When the session last heard from the phone (ms since `Shared::epoch`).
+    last_seen: Arc<AtomicU64>,
+}
+
 struct Shared {
     cfg: ServerConfig,
     session_cfg: SessionConfig,
     deps: Deps,
     sessions: AtomicUsize,
     next_id: AtomicU64,
-    /// Registered device → (session id, command channel).
-    registry: Mutex<HashMap<String, (u64, mpsc::Sender<Cmd>)>>,
+    /// Registered device → its live session.
+    registry: Mutex<HashMap<String, Entry>>,
+    epoch: Instant,
+    /// Auto-registrations per source address: (window start ms, count in the window).
+    auto_registrations: Mutex<HashMap<IpAddr, (u64, u32)>>,
+    /// Registrations refused because the device is alive elsewhere.
+    takeovers_refused: AtomicU64,
+    /// Auto-registrations refused by the per-source limit.
+    auto_register_limited: AtomicU64,
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+}
+
+/// The directory as one connection sees it: the device database plus the checks that need
+/// the whole service (who is registered where, how often a source auto-registers).
+struct PeerDirectory<'a> {
+    shared: &'a Shared,
+}
+
+impl SccpDirectory for PeerDirectory<'_> {
+    fn device(&self, name: &str) -> Option<SccpDevice> {
+        self.shared.deps.directory.device(name)
+    }
+
+    fn auto_register(&self, name: &str, device_type: u32) -> Result<SccpDevice, AutoRegisterError> {
+        self.shared.deps.directory.auto_register(name, device_type)
+    }
+
+    /// Refuses a takeover of a live registration from another address, and counts the
+    /// auto-registration budget of the source (only for unknown devices).
+    fn admit(&self, device: &str, peer: IpAddr) -> Result<(), String> {
+        let sh = self.shared;
+        if !sh.cfg.allow_takeover {
+            let reg = lock(&sh.registry);
+            if let Some(e) = reg.get(device) {
+                let quiet_ms = sh
+                    .now_ms()
+                    .saturating_sub(e.last_seen.load(Ordering::Relaxed));
+                let alive = quiet_ms < u64::from(sh.cfg.keepalive_secs) * 1000 + 5000;
+                let moved = sh.deps.lease.as_ref().is_some_and(|l| {
+                    mac::Mac::from_device_name(device).is_ok_and(|m| l.allowed(&m, peer))
+                });
+                if e.peer != peer && alive && !moved {
+                    sh.takeovers_refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%device, %peer, registered_from = %e.peer,
+                        "sccp: registration from another address refused: the device is registered and alive there");
+                    return Err("Device registered elsewhere".into());
+                }
+            }
+        }
+        let limit = sh.cfg.auto_register_per_minute;
+        if limit > 0 && sh.deps.directory.device(device).is_none() {
+            let now = sh.now_ms();
+            let mut t = lock(&sh.auto_registrations);
+            if t.len() > 10_000 {
+                t.retain(|_, (start, _)| now.saturating_sub(*start) < 60_000);
+            }
+            let e = t.entry(peer).or_insert((now, 0));
+            if now.saturating_sub(e.0) >= 60_000 {
+                *e = (now, 0);
+            }
+            if e.1 >= limit {
+                sh.auto_register_limited.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%device, %peer, limit, "sccp: auto-registration rate limit reached for this source");
+                return Err("Auto-registration limit".into());
+            }
+            e.1 += 1;
+        }
+        Ok(())
+    }
 }
 
 /// A running service.
@@ -209,16 +299,26 @@ impl ServerHandle {
         };
         let key = device.to_ascii_uppercase();
         let reg = lock(&self.shared.registry);
-        let (_, tx) = reg
+        let e = reg
             .get(&key)
             .ok_or_else(|| ResetError::NotRegistered(key.clone()))?;
-        tx.try_send(Cmd::Reset(t))
+        e.tx.try_send(Cmd::Reset(t))
             .map_err(|_| ResetError::Busy(key.clone()))
     }
 
     /// Devices registered on this node.
     pub fn registered(&self) -> usize {
         lock(&self.shared.registry).len()
+    }
+
+    /// Registrations refused because the device was alive at another address.
+    pub fn takeovers_refused(&self) -> u64 {
+        self.shared.takeovers_refused.load(Ordering::Relaxed)
+    }
+
+    /// Auto-registrations refused by the per-source limit.
+    pub fn auto_registrations_limited(&self) -> u64 {
+        self.shared.auto_register_limited.load(Ordering::Relaxed)
     }
 
     /// Open connections.
@@ -273,6 +373,10 @@ pub async fn spawn(cfg: ServerConfig, deps: Deps) -> Result<ServerHandle, Server
         sessions: AtomicUsize::new(0),
         next_id: AtomicU64::new(1),
         registry: Mutex::new(HashMap::new()),
+        epoch: Instant::now(),
+        auto_registrations: Mutex::new(HashMap::new()),
+        takeovers_refused: AtomicU64::new(0),
+        auto_register_limited: AtomicU64::new(0),
     });
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, shared.clone(), rx));
@@ -344,6 +448,8 @@ async fn connection(
     let mut session = ServerSession::new(&shared.session_cfg, peer.ip(), Instant::now());
     let mut out = Vec::new();
     let mut device: Option<String> = None;
+    let last_seen = Arc::new(AtomicU64::new(shared.now_ms()));
+    let peer_dir = PeerDirectory { shared: &shared };
     let mut eof = false;
     let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
     let mut armed = session
@@ -369,7 +475,7 @@ async fn connection(
                     break;
                 }
                 let env = Env {
-                    directory: shared.deps.directory.as_ref(),
+                    directory: &peer_dir,
                     lease: if shared.cfg.lease_check { shared.deps.lease.as_deref() } else { None },
                     wall: SystemTime::now(),
                 };
@@ -380,6 +486,7 @@ async fn connection(
                         match stream.try_read(&mut b) {
                             Ok(0) => { eof = true; break; }
                             Ok(n) => {
+                                last_seen.store(shared.now_ms(), Ordering::Relaxed);
                                 session.handle_bytes(&shared.session_cfg, &b[..n], now, &env);
                                 if session.is_closed() || n < b.len() { break; }
                             }
@@ -414,7 +521,7 @@ async fn connection(
                     tracing::debug!(%peer, ?reason, "sccp: session closed");
                 }
             }
-            on_event(&shared, ev, peer, id, &tx, &mut device);
+            on_event(&shared, ev, peer, id, &tx, &last_seen, &mut device);
         }
         session.take_output(&mut out);
         if !out.is_empty() {
@@ -429,7 +536,7 @@ async fn connection(
     }
     if let Some(d) = device {
         let mut reg = lock(&shared.registry);
-        if reg.get(&d).is_some_and(|(i, _)| *i == id) {
+        if reg.get(&d).is_some_and(|e| e.id == id) {
             reg.remove(&d);
         }
         drop(reg);
@@ -481,6 +588,7 @@ fn on_event(
     peer: SocketAddr,
     id: u64,
     tx: &mpsc::Sender<Cmd>,
+    last_seen: &Arc<AtomicU64>,
     device: &mut Option<String>,
 ) {
     let now = SystemTime::now();
@@ -493,10 +601,18 @@ fn on_event(
             device_type,
             ..
         } => {
-            let old = lock(&shared.registry).insert(name.clone(), (id, tx.clone()));
-            if let Some((old_id, old_tx)) = old {
-                if old_id != id {
-                    let _ = old_tx.try_send(Cmd::Supersede);
+            let old = lock(&shared.registry).insert(
+                name.clone(),
+                Entry {
+                    id,
+                    tx: tx.clone(),
+                    peer: peer.ip(),
+                    last_seen: last_seen.clone(),
+                },
+            );
+            if let Some(old) = old {
+                if old.id != id {
+                    let _ = old.tx.try_send(Cmd::Supersede);
                 }
             }
             shared.deps.ris.register(Registration {

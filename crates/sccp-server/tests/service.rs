@@ -316,3 +316,106 @@ async fn lease_check_accepts_only_the_leased_address() {
     assert_eq!(e.to_string(), "IP Not Authorized");
     h.shutdown().await;
 }
+
+/// Issue #18 item 4: a device registered and alive at 127.0.0.1 is not taken over by a
+/// registration from 127.0.0.2 (rejected, counted, the first stays); once the first session
+/// is gone the phone re-registers from the new address at once.
+#[tokio::test]
+async fn a_live_registration_is_not_taken_over_from_another_address() {
+    let dir = Arc::new(MemoryDirectory::new());
+    let n = node("cm1", any_port(), dir.clone(), 30).await;
+    let addr = n.handle.local_addr();
+    dir.insert(device(7, "1007", &[addr]));
+    let first = register_once(
+        phone_cfg(7, PhoneProfile::P7962),
+        addr,
+        Some("127.0.0.1:0".parse().unwrap()),
+        T,
+    )
+    .await
+    .unwrap();
+    let other: std::net::SocketAddr = "127.0.0.2:0".parse().unwrap();
+    let e = register_once(phone_cfg(7, PhoneProfile::P7962), addr, Some(other), T)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "Device registered elsewhere");
+    assert_eq!(n.handle.takeovers_refused(), 1);
+    let row = n.ris.get(&key("SEP001122334407")).unwrap();
+    assert_eq!(row.from, first.local_addr().unwrap(), "the live one stays");
+    // The phone moved for real: its old connection is gone.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + T;
+    while n.handle.registered() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "old session not dropped"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let moved = register_once(phone_cfg(7, PhoneProfile::P7962), addr, Some(other), T)
+        .await
+        .expect("re-registers at once from the new address");
+    let row = n.ris.get(&key("SEP001122334407")).unwrap();
+    assert_eq!(row.from, moved.local_addr().unwrap());
+    n.handle.shutdown().await;
+}
+
+/// Issue #18 item 4: the lease check runs before auto-registration writes anything, and
+/// auto-registration is limited per source address.
+#[tokio::test]
+async fn auto_registration_is_lease_checked_first_and_rate_limited_per_source() {
+    let dir = Arc::new(MemoryDirectory::new());
+    let ris = Arc::new(ris::Ris::new());
+    let journal = journal::VecSink::new();
+    // Only MACs ending in 0x10..0x1f hold a lease at 127.0.0.1.
+    let lease: Arc<dyn sccp::LeaseCheck> = Arc::new(|m: &mac::Mac, ip: std::net::IpAddr| {
+        (0x10..0x20).contains(&m.0[5]) && ip == std::net::IpAddr::from([127, 0, 0, 1])
+    });
+    let cfg = sccp_server::ServerConfig {
+        bind: any_port(),
+        lease_check: true,
+        auto_register_per_minute: 3,
+        ..Default::default()
+    };
+    let h = sccp_server::spawn(
+        cfg,
+        sccp_server::Deps {
+            directory: dir.clone(),
+            ris,
+            journal,
+            lease: Some(lease),
+        },
+    )
+    .await
+    .unwrap();
+    let addr = h.local_addr();
+    dir.enable_auto_register(5000, 5999, device(0, "0", &[addr]));
+    // No lease: rejected, and nothing was created.
+    let e = register_once(phone_cfg(0x01, PhoneProfile::P7962), addr, None, T)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "IP Not Authorized");
+    assert_eq!(
+        dir.len(),
+        0,
+        "auto-registration wrote a device for an unleased sender"
+    );
+    // Three auto-registrations from this source, then the limit.
+    for b in 0x10..0x13 {
+        register_once(phone_cfg(b, PhoneProfile::P7962), addr, None, T)
+            .await
+            .unwrap();
+    }
+    let e = register_once(phone_cfg(0x13, PhoneProfile::P7962), addr, None, T)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "Auto-registration limit");
+    assert_eq!(dir.len(), 3);
+    assert_eq!(h.auto_registrations_limited(), 1);
+    // Known devices are not limited.
+    dir.insert(device(0x14, "1014", &[addr]));
+    register_once(phone_cfg(0x14, PhoneProfile::P7962), addr, None, T)
+        .await
+        .unwrap();
+    h.shutdown().await;
+}

@@ -16,15 +16,6 @@ use common::*;
 use sccp::{MemoryDirectory, PhoneProfile};
 use sccp_server::phone::register_once;
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn tshark(pcap: &Path, port: u16, filter: &str) -> Vec<String> {
     let out = Command::new("tshark")
         .args(["-n", "-r"])
@@ -51,9 +42,8 @@ fn tshark(pcap: &Path, port: u16, filter: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tshark_dissects_v17_and_later_registrations_cleanly() {
-    if !have("tcpdump") || !have("tshark") {
-        eprintln!("SKIP: tcpdump/tshark not installed");
-        return;
+    if let Some(why) = test_support::require::programs_missing(&["tcpdump", "tshark"]) {
+        return test_support::skip(&why);
     }
     let dir = Arc::new(MemoryDirectory::new());
     let n = node("cm1", any_port(), dir.clone(), 30).await;

@@ -78,6 +78,13 @@ pub trait SccpDirectory: Send + Sync {
     /// Creates an unknown device like CUCM auto-registration does (next free DN of the
     /// range, files built) and returns it; `Disabled` when auto-registration is off.
     fn auto_register(&self, name: &str, device_type: u32) -> Result<SccpDevice, AutoRegisterError>;
+    /// May `device` register from `peer` now? Asked after the lease check and before the
+    /// device is looked up or auto-registered; `Err(reason)` rejects with that text (e.g. the
+    /// device is registered and alive from another address). Default: yes.
+    fn admit(&self, device: &str, peer: std::net::IpAddr) -> Result<(), String> {
+        let _ = (device, peer);
+        Ok(())
+    }
 }
 
 /// In-memory directory for tests, benchmarks and the emulator's own lab.

@@ -363,6 +363,17 @@ impl ServerSession {
     fn on_register(&mut self, cfg: &SessionConfig, r: Register, env: &Env<'_>) {
         let name = r.device_name.as_string().to_ascii_uppercase();
         let mac = Mac::from_device_name(&name).ok();
+        // The lease check comes first: nothing is looked up, let alone written (auto-
+        // registration creates a device), for a sender that does not hold the MAC's lease.
+        if let Some(lease) = env.lease {
+            let ok = mac.as_ref().is_some_and(|m| lease.allowed(m, self.peer));
+            if !ok {
+                return self.reject(name, "IP Not Authorized");
+            }
+        }
+        if let Err(reason) = env.directory.admit(&name, self.peer) {
+            return self.reject(name, &reason);
+        }
         let mut auto = false;
         let dev = match env.directory.device(&name) {
             Some(d) => d,
@@ -380,12 +391,6 @@ impl ServerSession {
                 }
             },
         };
-        if let Some(lease) = env.lease {
-            let ok = mac.as_ref().is_some_and(|m| lease.allowed(m, self.peer));
-            if !ok {
-                return self.reject(name, "IP Not Authorized");
-            }
-        }
         let phone_max = if r.protocol_version == 0 {
             3
         } else {

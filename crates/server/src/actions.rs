@@ -63,17 +63,27 @@ pub async fn reset(shared: &Shared, device: &str, kind: ResetKind) -> Result<Str
     }
 }
 
-/// Guards the console routes (recent events, IOS-style views, reset, CDP debugging):
+/// What the console routes' guard needs: the token store and the allowed `Host` names.
+#[derive(Clone, Default)]
+pub struct ConsoleAuth {
+    pub auth: Option<std::sync::Arc<admin::AuthStore>>,
+    pub hosts: admin::HostPolicy,
+}
+
+/// Guards the console routes (recent events, IOS-style views, reset, CDP debugging), reads and
+/// writes alike (issue #18 item 1):
 ///
-/// - a request with `Authorization: Bearer <API token>` is served from any address when the
-///   token is valid (read-only tokens may only read: GET); a wrong token is refused even from
-///   this host, so a stale stored token is noticed;
-/// - a request without a token is served only to clients on this host (loopback), like a
-///   switch's console, so local operations need no login;
-/// - anyone else is refused. Without connection information (a router served without it) a
-///   request without a token is refused too.
+/// - `Host` must name this server (an IP literal, `localhost` or `admin.allowed_hosts`) and a
+///   browser's `Origin`/`Sec-Fetch-Site` must be this server's own: no DNS rebinding, no
+///   cross-site `fetch` or form;
+/// - every request needs `Authorization: Bearer`: an API token (`phoneboot login`; read-only
+///   tokens may only read) from anywhere, or the host-local console credential (the file
+///   `phoneboot serve` writes next to the database, readable only by root and the service
+///   user; the CLI sends it by itself) from this host's own addresses only — loopback,
+///   including IPv4-mapped `::ffff:127.0.0.1`. Being on loopback alone proves nothing: a
+///   browser or a reverse proxy on this host is on loopback too.
 pub async fn console_guard(
-    axum::extract::State(auth): axum::extract::State<Option<std::sync::Arc<admin::AuthStore>>>,
+    axum::extract::State(guard): axum::extract::State<ConsoleAuth>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -86,39 +96,45 @@ pub async fn console_guard(
         )
             .into_response()
     };
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+    if let Err(why) = guard.hosts.check(req.headers(), safe) {
+        tracing::warn!(?why, path = %req.uri().path(), "console request refused");
+        return refuse(StatusCode::FORBIDDEN, "forbidden", why.message());
+    }
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
-    if let Some(token) = bearer {
-        let principal = auth.as_ref().and_then(|a| a.token(&token));
-        return match principal {
-            None => refuse(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "unknown or revoked API token (phoneboot login gets a new one)",
-            ),
-            Some(p) if p.role != admin::Role::Admin && req.method() != Method::GET => refuse(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "read-only users cannot change anything",
-            ),
-            Some(_) => next.run(req).await,
-        };
-    }
-    let peer = req
+    let Some(token) = bearer else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send an API token (phoneboot login; Authorization: Bearer); on the server's host \
+             the CLI uses the local console credential by itself",
+        );
+    };
+    let local = req
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0);
-    match peer {
-        Some(addr) if addr.ip().is_loopback() => next.run(req).await,
-        _ => refuse(
+        .is_some_and(|c| admin::is_loopback(c.0.ip()));
+    let principal = guard.auth.as_ref().and_then(|a| {
+        a.token(&token)
+            .or_else(|| local.then(|| a.local_token(&token)).flatten())
+    });
+    match principal {
+        None => refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "unknown or revoked API token, or expired (phoneboot login gets a new one)",
+        ),
+        Some(p) if p.role != admin::Role::Admin && !safe => refuse(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "this route answers local clients, or an API token (phoneboot login; Authorization: Bearer)",
+            "read-only users cannot change anything",
         ),
+        Some(_) => next.run(req).await,
     }
 }
 
@@ -138,7 +154,13 @@ mod tests {
                 "/x",
                 axum::routing::post(|| async { "done" }).get(|| async { "seen" }),
             )
-            .layer(axum::middleware::from_fn_with_state(auth, console_guard))
+            .layer(axum::middleware::from_fn_with_state(
+                ConsoleAuth {
+                    auth,
+                    hosts: admin::HostPolicy::new(["pb.example.net"]),
+                },
+                console_guard,
+            ))
     }
 
     async fn status(
@@ -147,9 +169,22 @@ mod tests {
         peer: Option<&str>,
         token: Option<&str>,
     ) -> StatusCode {
+        status_with(auth, method, peer, token, &[]).await
+    }
+
+    async fn status_with(
+        auth: Option<Arc<admin::AuthStore>>,
+        method: &str,
+        peer: Option<&str>,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> StatusCode {
         let mut req = Request::builder().method(method).uri("/x");
         if let Some(t) = token {
             req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         let mut req = req.body(Body::empty()).unwrap();
         if let Some(p) = peer {
@@ -159,37 +194,63 @@ mod tests {
         console(auth).oneshot(req).await.unwrap().status()
     }
 
+    /// Issue #18 item 1: nothing is served without a credential, not even to loopback (a
+    /// browser page or a reverse proxy on this host is loopback too); the local credential
+    /// works from this host only; Host and Origin are checked.
     #[tokio::test]
-    async fn console_routes_answer_local_clients_and_valid_tokens() {
+    async fn console_routes_need_a_credential_from_everywhere() {
         let auth = Arc::new(admin::AuthStore::in_memory(admin::AuthOptions::default()).unwrap());
-        let admin_token = auth.create_token("cli", admin::Role::Admin).unwrap();
-        let reader = auth.create_token("ro", admin::Role::ReadOnly).unwrap();
+        auth.ensure_admin(Some("configured-password")).unwrap();
+        auth.create_user("viewer", "viewer-password", admin::Role::ReadOnly)
+            .unwrap();
+        let admin_token = auth
+            .create_token("cli", admin::Role::Admin, "admin", None)
+            .unwrap();
+        let reader = auth
+            .create_token("ro", admin::Role::ReadOnly, "viewer", None)
+            .unwrap();
+        let local_secret = admin::auth::new_local_secret();
+        auth.set_local_token(&local_secret);
         let a = Some(auth);
-        // Without a token: this host only.
-        assert_eq!(
-            status(a.clone(), "POST", Some("127.0.0.1:5000"), None).await,
-            StatusCode::OK
-        );
-        assert_eq!(
-            status(a.clone(), "POST", Some("[::1]:5000"), None).await,
-            StatusCode::OK
+        let (lo, lo6, mapped) = (
+            Some("127.0.0.1:5000"),
+            Some("[::1]:5000"),
+            Some("[::ffff:127.0.0.1]:5000"),
         );
         let far = Some("198.18.100.77:5000");
+        // Without a token: refused, from this host too, reads too.
+        for (m, peer) in [
+            ("POST", lo),
+            ("GET", lo),
+            ("POST", lo6),
+            ("GET", far),
+            ("GET", None),
+        ] {
+            assert_eq!(
+                status(a.clone(), m, peer, None).await,
+                StatusCode::UNAUTHORIZED,
+                "{m} from {peer:?}"
+            );
+        }
+        // The local credential: from this host's loopback (IPv4-mapped too), nowhere else.
+        for peer in [lo, lo6, mapped] {
+            assert_eq!(
+                status(a.clone(), "POST", peer, Some(&local_secret)).await,
+                StatusCode::OK,
+                "{peer:?}"
+            );
+        }
         assert_eq!(
-            status(a.clone(), "POST", far, None).await,
-            StatusCode::FORBIDDEN
+            status(a.clone(), "POST", far, Some(&local_secret)).await,
+            StatusCode::UNAUTHORIZED
         );
         assert_eq!(
-            status(a.clone(), "GET", None, None).await,
-            StatusCode::FORBIDDEN
+            status(a.clone(), "POST", None, Some(&local_secret)).await,
+            StatusCode::UNAUTHORIZED
         );
         // A valid token: from anywhere.
         assert_eq!(
             status(a.clone(), "POST", far, Some(&admin_token)).await,
-            StatusCode::OK
-        );
-        assert_eq!(
-            status(a.clone(), "GET", None, Some(&admin_token)).await,
             StatusCode::OK
         );
         // A read-only token reads, never acts.
@@ -201,15 +262,44 @@ mod tests {
             status(a.clone(), "POST", far, Some(&reader)).await,
             StatusCode::FORBIDDEN
         );
-        // A wrong token is refused even locally; no auth store knows no token.
-        let local = Some("127.0.0.1:5000");
+        // A wrong token is refused; no auth store knows no token.
         assert_eq!(
-            status(a.clone(), "POST", local, Some("pbt_nope")).await,
+            status(a.clone(), "POST", lo, Some("pbt_nope")).await,
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(
             status(None, "POST", far, Some(&admin_token)).await,
             StatusCode::UNAUTHORIZED
         );
+        // DNS rebinding and cross-site requests: refused even with a valid credential.
+        let t = Some(admin_token.as_str());
+        for hs in [
+            &[("host", "attacker.example:8080")][..],
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://attacker.example"),
+            ],
+            &[("host", "127.0.0.1:8080"), ("origin", "null")],
+            &[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")],
+        ] {
+            assert_eq!(
+                status_with(a.clone(), "POST", lo, t, hs).await,
+                StatusCode::FORBIDDEN,
+                "{hs:?}"
+            );
+        }
+        for hs in [
+            &[("host", "127.0.0.1:8080")][..],
+            &[
+                ("host", "pb.example.net:8080"),
+                ("origin", "http://pb.example.net:8080"),
+            ],
+        ] {
+            assert_eq!(
+                status_with(a.clone(), "POST", lo, t, hs).await,
+                StatusCode::OK,
+                "{hs:?}"
+            );
+        }
     }
 }

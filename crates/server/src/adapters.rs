@@ -293,6 +293,22 @@ impl LeaseMacs {
     }
 }
 
+/// An event sink that records each DHCP ack in [`LeaseMacs`] synchronously, then passes the
+/// event on.
+pub struct LeaseRecorder {
+    pub inner: journal::SharedSink,
+    pub macs: std::sync::Arc<LeaseMacs>,
+}
+
+impl journal::EventSink for LeaseRecorder {
+    fn emit(&self, event: journal::Event) {
+        if let journal::EventKind::DhcpAck { ip, .. } = &event.kind {
+            self.macs.record(IpAddr::from(*ip), event.mac);
+        }
+        self.inner.emit(event);
+    }
+}
+
 impl fileserver::MacLookup for LeaseMacs {
     fn mac_for_ip(&self, ip: IpAddr) -> Option<Mac> {
         self.lookup(ip)

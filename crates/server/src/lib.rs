@@ -237,18 +237,18 @@ async fn reset(
 }
 
 /// The console part of the admin listener: health, recent events, IOS-style views, CDP
-/// debugging and the reset action the CLI and the lab use. Without a token these answer only
-/// clients on the same host (loopback), like a switch's console; with a valid API token
-/// (`phoneboot login`) from anywhere — see [`actions::console_guard`]. Everything else
-/// (REST API, UI, metrics, SSE) is [`admin::App`]'s router, behind login.
-pub fn admin_router(shared: Arc<Shared>, auth: Option<Arc<admin::AuthStore>>) -> Router {
+/// debugging and the reset action the CLI and the lab use. Every request needs an API token
+/// (`phoneboot login`), or on this host the local console credential the CLI reads from
+/// [`console_token_path`] — see [`actions::console_guard`]. Everything else (REST API, UI,
+/// metrics, SSE) is [`admin::App`]'s router, behind login.
+pub fn admin_router(shared: Arc<Shared>, guard: actions::ConsoleAuth) -> Router {
     let local = Router::new()
         .route("/api/events", get(events))
         .route("/api/show/{what}", get(show))
         .route("/api/devices/{name}/reset", axum::routing::post(reset))
         .route("/api/debug/cdp/{category}", axum::routing::post(debug_cdp))
         .layer(axum::middleware::from_fn_with_state(
-            auth,
+            guard,
             actions::console_guard,
         ));
     Router::new()
@@ -309,8 +309,29 @@ pub async fn run(
     tracing::info!(files = prov.file_count(), database = %shown, "device database open");
 
     let lease_macs = Arc::new(LeaseMacs::default());
+    // DHCP acks teach `lease_macs` who holds which address as they are emitted, before the
+    // phone can ask for its files (the event bus subscriber alone could lag behind it).
+    let sink: SharedSink = Arc::new(adapters::LeaseRecorder {
+        inner: sink,
+        macs: lease_macs.clone(),
+    });
     let sip_lines = Arc::new(SipLineIndex::build(&prov));
     let mut services = Services::default();
+    let dhcp_here = config.dhcp.enabled && !config.dhcp.pools.is_empty();
+    let lease_gate = config.files.require_lease && dhcp_here;
+    if config.files.enabled && !lease_gate {
+        eprintln!(
+            "phoneboot: WARNING: phone configuration files (with their SIP/SSH credentials) are served to ANY \
+             address that names a phone's MAC ({}); gate them on DHCP leases with phoneboot as \
+             the DHCP server and files.require_lease = true",
+            if dhcp_here { "files.require_lease = false" } else { "phoneboot is not the DHCP server" }
+        );
+        tracing::warn!(
+            dhcp_here,
+            require_lease = config.files.require_lease,
+            "phone files with credentials are served to any address: not gated on DHCP leases"
+        );
+    }
 
     if config.files.enabled {
         let fcfg = fileserver::Config {
@@ -322,6 +343,7 @@ pub async fn run(
             // configuration still answers them "not found" (a cluster handing phones over
             // to one that has no trust list, like CUCM's rollback to pre-8.0).
             secure_cluster: config.files.secure_cluster,
+            lease_gate,
             ..fileserver::Config::default()
         };
         let sockets = fileserver::Sockets::bind(&fcfg)
@@ -348,6 +370,8 @@ pub async fn run(
             keepalive_secs: config.sccp.keepalive_secs,
             node_name: config.node.name.clone(),
             lease_check: config.sccp.require_lease,
+            allow_takeover: config.sccp.allow_takeover,
+            auto_register_per_minute: config.sccp.auto_register_per_minute,
             advertise_ip: Some(config.node.address),
             ..sccp_server::ServerConfig::default()
         };
@@ -456,6 +480,16 @@ pub async fn run(
         println!("phoneboot: first start; log in as \"admin\" with the one-time password {pw}");
         tracing::warn!(user = "admin", password = %pw, "one-time admin password generated; change it at first login");
     }
+    let hosts = admin::HostPolicy::new(&shared.config.admin.allowed_hosts);
+    // The CLI on this host authenticates with this, read from a file only root and the
+    // service user can read; a new one at every start.
+    let local_secret = admin::auth::new_local_secret();
+    auth.set_local_token(&local_secret);
+    let token_file = console_token_path(&db);
+    if let Err(e) = write_private(&token_file, &local_secret) {
+        tracing::warn!(path = %token_file.display(), error = %e,
+            "could not write the local console credential: the CLI on this host needs `phoneboot login`");
+    }
     let neighbours = admin_backend::NeighbourCache::default();
     if shared.services.discovery.is_some() {
         tokio::spawn(admin_backend::refresh_neighbours(
@@ -473,6 +507,7 @@ pub async fn run(
         auth.clone(),
         admin::AdminOptions {
             node: shared.config.node.name.clone(),
+            hosts: hosts.clone(),
             ..admin::AdminOptions::default()
         },
     );
@@ -485,7 +520,14 @@ pub async fn run(
         services = ?shared.services.names(),
         "phoneboot serving"
     );
-    let router = admin_router(shared.clone(), Some(auth)).merge(app.router());
+    let router = admin_router(
+        shared.clone(),
+        actions::ConsoleAuth {
+            auth: Some(auth),
+            hosts,
+        },
+    )
+    .merge(app.router());
     let mut stop = shutdown.clone();
     let admin_task = tokio::spawn(async move {
         axum::serve(
@@ -528,6 +570,33 @@ pub fn bootlog_path(db: &Path) -> PathBuf {
 /// Admin users, sessions and API tokens, next to the device database (`phoneboot.auth.db`).
 pub fn auth_path(db: &Path) -> PathBuf {
     sibling(db, "auth")
+}
+
+/// The host-local console credential, next to the device database
+/// (`phoneboot.console-token`): written by `phoneboot serve` with mode 0600, read by the CLI.
+pub fn console_token_path(db: &Path) -> PathBuf {
+    let stem = db
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "phoneboot".into());
+    db.with_file_name(format!("{stem}.console-token"))
+}
+
+/// Writes `secret` to `path` readable by this user only: a fresh file (mode 0600 from the
+/// start, never a moment wider) renamed over any old one.
+pub fn write_private(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(secret.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 fn sibling(db: &Path, what: &str) -> PathBuf {

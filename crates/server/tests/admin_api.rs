@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -29,11 +30,14 @@ impl Reply {
 /// One HTTP/1.1 request with `Connection: close` (no client crate needed).
 fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
     if !body.is_empty() {
         req.push_str("Content-Type: application/json\r\n");
     }
@@ -164,6 +168,7 @@ enabled = false
     let server = tokio::spawn(server::run(config, admin_listener, shutdown));
 
     // Blocking HTTP calls run off the runtime's worker threads.
+    let db2 = db.clone();
     let checks = tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -239,6 +244,89 @@ enabled = false
         assert_eq!(listed.status, 200, "{}", listed.body);
         assert!(listed.body.contains(&format!("{name}.cnf.xml")));
 
+        // Issue #18 item 3: a SIP phone's file carries its line password; the admin sees it
+        // in the files view, a read-only user never does.
+        let sip = http(
+            admin,
+            "POST",
+            "/api/devices",
+            &auth,
+            &json!({
+                "mac": "00:1b:54:aa:bb:dd",
+                "model": "8845",
+                "protocol": "sip",
+                "device_pool": "Default",
+                "lines": [{"dn": "4101", "sip_password": "Sup3r-Secret-4101"}]
+            })
+            .to_string(),
+        );
+        assert_eq!(sip.status, 201, "{}", sip.body);
+        let viewer = http(
+            admin,
+            "POST",
+            "/api/users",
+            &auth,
+            &json!({"username": "viewer", "password": "viewer-password", "role": "read_only"})
+                .to_string(),
+        );
+        assert_eq!(viewer.status, 201, "{}", viewer.body);
+        let as_admin = http(
+            admin,
+            "GET",
+            "/api/devices/SEP001B54AABBDD/files",
+            &auth,
+            "",
+        );
+        assert!(
+            as_admin.body.contains("Sup3r-Secret-4101"),
+            "{}",
+            as_admin.body
+        );
+        let vlogin = http(
+            admin,
+            "POST",
+            "/api/login",
+            &[],
+            &json!({"username": "viewer", "password": "viewer-password"}).to_string(),
+        );
+        assert_eq!(vlogin.status, 200, "{}", vlogin.body);
+        let vcookie = vlogin
+            .header("set-cookie")
+            .and_then(|c| c.split(';').next())
+            .unwrap()
+            .to_string();
+        let as_viewer = http(
+            admin,
+            "GET",
+            "/api/devices/SEP001B54AABBDD/files",
+            &[("Cookie", vcookie.as_str())],
+            "",
+        );
+        assert_eq!(as_viewer.status, 200, "{}", as_viewer.body);
+        assert!(
+            !as_viewer.body.contains("Sup3r-Secret-4101"),
+            "{}",
+            as_viewer.body
+        );
+        assert!(
+            as_viewer.body.contains("authPassword>********<"),
+            "{}",
+            as_viewer.body
+        );
+        let export = http(
+            admin,
+            "GET",
+            "/api/export",
+            &[("Cookie", vcookie.as_str())],
+            "",
+        );
+        assert_eq!(export.status, 200, "{}", export.body);
+        assert!(
+            !export.body.contains("Sup3r-Secret-4101"),
+            "{}",
+            export.body
+        );
+
         // A bad MAC is refused with the field named, and nothing is created.
         let bad = http(
             admin,
@@ -275,7 +363,9 @@ enabled = false
             "",
         );
         assert_eq!(reset.status, 409, "{}", reset.body);
-        // The unauthenticated CLI reset route keeps working too.
+        // The console reset route: nothing without a credential, even from this host
+        // (issue #18 item 1); with the local console credential `serve` wrote (mode 0600,
+        // next to the database) it works from loopback.
         let reset = http(
             admin,
             "POST",
@@ -283,9 +373,32 @@ enabled = false
             &[],
             "",
         );
+        assert_eq!(reset.status, 401, "{}", reset.body);
+        let events = http(admin, "GET", "/api/events", &[], "");
+        assert_eq!(events.status, 401, "{}", events.body);
+        let file = server::console_token_path(&db2);
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "console credential file mode");
+        let local = format!("Bearer {}", std::fs::read_to_string(&file).unwrap().trim());
+        let reset = http(
+            admin,
+            "POST",
+            &format!("/api/devices/{name}/reset"),
+            &[("Authorization", &local)],
+            "",
+        );
         assert_eq!(reset.status, 409, "{}", reset.body);
+        // A page on a rebinding name, or another origin, is refused even with it.
+        let rebound = http(
+            admin,
+            "GET",
+            "/api/events",
+            &[("Authorization", &local), ("Host", "attacker.example")],
+            "",
+        );
+        assert_eq!(rebound.status, 403, "{}", rebound.body);
     });
-    let result = tokio::time::timeout(Duration::from_secs(30), checks).await;
+    let result = tokio::time::timeout(Duration::from_secs(180), checks).await;
     stop.send(true).unwrap();
     let served = tokio::time::timeout(Duration::from_secs(10), server)
         .await

@@ -62,9 +62,8 @@ fn boot_all(lab: &Lab, specs: Vec<PhoneSpec>) -> Vec<PhoneReport> {
 
 #[test]
 fn phones_boot_through_dhcp_tftp_and_sccp() {
-    if !can_run() {
-        eprintln!("skipped: needs root, ip and dnsmasq");
-        return;
+    if let Some(why) = missing() {
+        return test_support::skip(&why);
     }
     let net = 20 + (std::process::id() % 200) as u8;
     let srv = Ipv4Addr::new(198, 18, net, 1);
@@ -237,9 +236,8 @@ fn phones_boot_through_dhcp_tftp_and_sccp() {
 
 #[test]
 fn a_storm_registers_every_phone_and_holds_them() {
-    if !can_run() {
-        eprintln!("skipped: needs root, ip and dnsmasq");
-        return;
+    if let Some(why) = missing() {
+        return test_support::skip(&why);
     }
     let net = 20 + (std::process::id() % 200) as u8;
     let srv = Ipv4Addr::new(198, 18, net, 1);
@@ -328,9 +326,8 @@ fn a_storm_registers_every_phone_and_holds_them() {
 
 #[test]
 fn cli_entry_points_boot_and_storm() {
-    if !can_run() {
-        eprintln!("skipped: needs root, ip and dnsmasq");
-        return;
+    if let Some(why) = missing() {
+        return test_support::skip(&why);
     }
     use clap::Parser;
     #[derive(Parser)]
@@ -434,9 +431,8 @@ fn cli_entry_points_boot_and_storm() {
 
 #[test]
 fn a_held_phone_obeys_a_restart_from_its_callmanager() {
-    if !can_run() {
-        eprintln!("skipped: needs root, ip and dnsmasq");
-        return;
+    if let Some(why) = missing() {
+        return test_support::skip(&why);
     }
     let net = 20 + (std::process::id() % 200) as u8;
     let srv = Ipv4Addr::new(198, 18, net, 1);
@@ -488,9 +484,8 @@ fn a_held_phone_obeys_a_restart_from_its_callmanager() {
 
 #[test]
 fn a_held_sip_phone_obeys_a_service_control_notify() {
-    if !can_run() {
-        eprintln!("skipped: needs root, ip and dnsmasq");
-        return;
+    if let Some(why) = missing() {
+        return test_support::skip(&why);
     }
     let net = 20 + (std::process::id() % 200) as u8;
     let srv = Ipv4Addr::new(198, 18, net, 1);

@@ -147,10 +147,8 @@ async fn switch(ifname: String, secs: u64) -> Seen {
 
 #[test]
 fn cdp_voice_vlan_tags_dhcp_and_a_wrong_vlan_answer_is_the_failure() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
-        return;
+    if let Some(why) = test_support::require::root_missing() {
+        return test_support::skip(&why);
     }
     let v = l2::netns::VethPair::new("sv").unwrap();
     let sw_if = v.if_b.clone();

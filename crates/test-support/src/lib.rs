@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use lab::{Host, Lab, LabError};
 
+pub mod require;
 pub mod webdriver;
+
+pub use require::skip;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

@@ -13,16 +13,57 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// Where Debian (`chromium-driver`) and Ubuntu (`chromium-chromedriver`, the snap) put
+/// chromedriver, first match wins; `PHONEBOOT_CHROMEDRIVER` overrides.
+pub const CHROMEDRIVER_PATHS: &[&str] = &[
+    "/usr/bin/chromedriver",
+    "/usr/lib/chromium/chromedriver",
+    "/usr/lib/chromium-browser/chromedriver",
+    "/snap/bin/chromium.chromedriver",
+];
+/// Where Debian (`chromium`) and Ubuntu (`chromium-browser`, the snap) put the browser;
+/// `PHONEBOOT_CHROMIUM` overrides.
+pub const CHROMIUM_PATHS: &[&str] = &[
+    "/usr/bin/chromium",
+    "/usr/lib/chromium/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/lib/chromium-browser/chromium-browser",
+    "/snap/bin/chromium",
+];
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn find(env: &str, paths: &[&str]) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
+        return Some(PathBuf::from(p)).filter(|p| p.exists());
+    }
+    paths.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// The chromedriver executable, if installed.
+pub fn chromedriver() -> Option<PathBuf> {
+    find("PHONEBOOT_CHROMEDRIVER", CHROMEDRIVER_PATHS)
+}
+
+/// The chromium executable, if installed.
+pub fn chromium() -> Option<PathBuf> {
+    find("PHONEBOOT_CHROMIUM", CHROMIUM_PATHS)
+}
 
 /// Why a browser test cannot run here (`None`: it can).
 pub fn browser_missing() -> Option<String> {
-    [CHROMEDRIVER, CHROMIUM]
-        .iter()
-        .find(|p| !Path::new(p).exists())
-        .map(|p| format!("{p} is missing: apt-get install chromium chromium-driver"))
+    if chromedriver().is_none() {
+        return Some(format!(
+            "chromedriver is not in any of {CHROMEDRIVER_PATHS:?}: apt-get install chromium-driver \
+             (Ubuntu: chromium-chromedriver)"
+        ));
+    }
+    if chromium().is_none() {
+        return Some(format!(
+            "chromium is not in any of {CHROMIUM_PATHS:?}: apt-get install chromium \
+             (Ubuntu: chromium-browser)"
+        ));
+    }
+    None
 }
 
 /// An HTTP answer.
@@ -183,7 +224,7 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(CHROMEDRIVER)
+        let child = Command::new(chromedriver().expect("chromedriver installed"))
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -205,7 +246,7 @@ impl Driver {
         }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": [
+            "goog:chromeOptions": {"binary": chromium().expect("chromium installed"), "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", "--window-size=1440,900",
@@ -414,5 +455,31 @@ mod tests {
     fn base64_decodes_padding_and_png_magic() {
         assert_eq!(super::base64_decode("iVBORw0KGgo="), b"\x89PNG\r\n\x1a\n");
         assert_eq!(super::base64_decode("YWJj"), b"abc");
+    }
+}
+
+#[cfg(test)]
+mod paths {
+    use super::*;
+
+    #[test]
+    fn debian_and_ubuntu_locations_are_searched() {
+        for p in [
+            "/usr/bin/chromium",
+            "/usr/bin/chromium-browser",
+            "/snap/bin/chromium",
+        ] {
+            assert!(CHROMIUM_PATHS.contains(&p), "{p}");
+        }
+        for p in [
+            "/usr/bin/chromedriver",
+            "/usr/lib/chromium-browser/chromedriver",
+        ] {
+            assert!(CHROMEDRIVER_PATHS.contains(&p), "{p}");
+        }
+        // An override naming an existing file is used (sh stands in for the browser).
+        std::env::set_var("PHONEBOOT_CHROMIUM", "/bin/sh");
+        assert_eq!(chromium(), Some(PathBuf::from("/bin/sh")));
+        std::env::remove_var("PHONEBOOT_CHROMIUM");
     }
 }

@@ -14,11 +14,6 @@ use dhcp::{DhcpConfig, PoolConfig};
 use dhcp_server::{RunReport, ServerConfig};
 use journal::{EventKind, SharedSink, VecSink};
 
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 pub fn sh(args: &[&str]) {
     let st = Command::new(args[0]).args(&args[1..]).status().unwrap();
     assert!(st.success(), "{args:?} failed");

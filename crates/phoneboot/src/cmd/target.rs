@@ -20,9 +20,10 @@ pub struct Target {
     /// Take the database path and admin address from this configuration.
     #[arg(long, global = true, env = "PHONEBOOT_CONFIG")]
     pub config: Option<PathBuf>,
-    /// API token sent as `Authorization: Bearer` to the server (default: the one
-    /// `phoneboot login` stored for this server). Without one, the server answers its console
-    /// routes (reset, events, show, debug) to clients on its own host only.
+    /// API token sent as `Authorization: Bearer` to the server (default: on the server's own
+    /// host the local console credential next to the database, else the token
+    /// `phoneboot login` stored for this server). The console routes (reset, events, show,
+    /// debug) answer no request without one.
     #[arg(long, global = true, env = "PHONEBOOT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }
@@ -93,7 +94,26 @@ impl Target {
         {
             return Some(t.to_string());
         }
-        super::login::stored_token(server)
+        self.local_credential(server)
+            .or_else(|| super::login::stored_token(server))
+    }
+
+    /// The local console credential `phoneboot serve` wrote next to the database, when the
+    /// server is on this host (a loopback URL) and this user may read the file (root or the
+    /// service user): local console commands then need no login.
+    fn local_credential(&self, server: &str) -> Option<String> {
+        let host = server.strip_prefix("http://")?.split('/').next()?;
+        let ip = host
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip())
+            .ok()
+            .or_else(|| host.parse().ok())?;
+        if !admin::is_loopback(ip) {
+            return None;
+        }
+        let path = server::console_token_path(&self.database().ok()?);
+        let secret = std::fs::read_to_string(path).ok()?;
+        Some(secret.trim().to_string()).filter(|s| !s.is_empty())
     }
 
     /// `METHOD <server>/<path>` with the token, if any.

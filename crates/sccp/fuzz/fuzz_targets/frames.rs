@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    sccp::fuzz_body::fuzz_stream(data);
+    let _ = sccp::fuzz_body::fuzz_stream(data);
 });

@@ -12,6 +12,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+/// Why the namespace tests cannot run here (`None`: they can).
+pub fn missing() -> Option<String> {
+    if !std::path::Path::new("/usr/sbin/dnsmasq").exists() {
+        return Some("dnsmasq is not installed (/usr/sbin/dnsmasq)".into());
+    }
+    test_support::require::root_missing()
+        .or_else(|| test_support::require::programs_missing(&["ip"]))
+}
+
 pub fn can_run() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
