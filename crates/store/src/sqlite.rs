@@ -138,6 +138,30 @@ const MIGRATIONS: &[&str] = &[
         ip TEXT NOT NULL UNIQUE
     );
     ",
+    // 4: the firmware library: one row per load (.loads manifest), its images in fetch order.
+    "
+    CREATE TABLE firmware_loads (
+        name TEXT PRIMARY KEY,
+        protocol TEXT NOT NULL,
+        models TEXT NOT NULL,
+        manifest_file TEXT NOT NULL,
+        complete INTEGER NOT NULL,
+        package TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        header TEXT NOT NULL,
+        imported_at INTEGER NOT NULL
+    );
+    CREATE TABLE firmware_images (
+        load_name TEXT NOT NULL REFERENCES firmware_loads(name) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        platform TEXT NOT NULL,
+        file_name TEXT NOT NULL,
+        size INTEGER,
+        declared_size INTEGER,
+        optional INTEGER NOT NULL,
+        PRIMARY KEY (load_name, position)
+    );
+    ",
 ];
 
 /// SQLite-backed [`Store`]. One connection, serialised by a mutex; several processes (or
@@ -510,6 +534,62 @@ fn load_model_loads(tx: &Transaction<'_>) -> Result<Vec<ModelLoad>, StoreError> 
         })?
         .collect::<Result<_, _>>()?;
     Ok(v)
+}
+
+fn load_firmware(tx: &Transaction<'_>) -> Result<Vec<FirmwareLoad>, StoreError> {
+    let mut stmt = tx.prepare(
+        "SELECT name, protocol, models, manifest_file, complete, package, signer, header,
+         imported_at FROM firmware_loads ORDER BY name",
+    )?;
+    let mut loads: Vec<FirmwareLoad> = stmt
+        .query_map([], |r| {
+            let models: String = r.get(2)?;
+            Ok(FirmwareLoad {
+                name: r.get(0)?,
+                protocol: r.get(1)?,
+                models: models
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                manifest_file: r.get(3)?,
+                complete: r.get(4)?,
+                images: Vec::new(),
+                package: r.get(5)?,
+                signer: r.get(6)?,
+                header: r.get(7)?,
+                imported_at: r.get(8)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = tx.prepare(
+        "SELECT load_name, platform, file_name, size, declared_size, optional
+         FROM firmware_images ORDER BY load_name, position",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            FirmwareImage {
+                platform: r.get(1)?,
+                name: r.get(2)?,
+                size: r.get::<_, Option<i64>>(3)?.map(|s| s.max(0) as u64),
+                declared_size: r.get::<_, Option<i64>>(4)?.map(|s| s.max(0) as u64),
+                optional: r.get(5)?,
+            },
+        ))
+    })?;
+    let index: HashMap<String, usize> = loads
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.name.clone(), i))
+        .collect();
+    for row in rows {
+        let (load, img) = row?;
+        if let Some(&i) = index.get(&load) {
+            loads[i].images.push(img);
+        }
+    }
+    Ok(loads)
 }
 
 fn load_settings(tx: &Transaction<'_>) -> Result<Settings, StoreError> {
@@ -1133,6 +1213,48 @@ impl Store for SqliteStore {
         self.read(load_model_loads)
     }
 
+    fn put_firmware_load(&self, l: &FirmwareLoad) -> Result<(), StoreError> {
+        validate::load("load", &l.name)?;
+        self.write(|tx| {
+            tx.execute("DELETE FROM firmware_loads WHERE name = ?1", [&l.name])?;
+            tx.execute(
+                "INSERT INTO firmware_loads (name, protocol, models, manifest_file, complete,
+                 package, signer, header, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    l.name,
+                    l.protocol,
+                    l.models.join(","),
+                    l.manifest_file,
+                    l.complete,
+                    l.package,
+                    l.signer,
+                    l.header,
+                    l.imported_at
+                ],
+            )?;
+            for (i, im) in l.images.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO firmware_images (load_name, position, platform, file_name, size,
+                     declared_size, optional) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        l.name,
+                        i as i64,
+                        im.platform,
+                        im.name,
+                        im.size.map(|s| s as i64),
+                        im.declared_size.map(|s| s as i64),
+                        im.optional
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn firmware_loads(&self) -> Result<Vec<FirmwareLoad>, StoreError> {
+        self.read(load_firmware)
+    }
+
     fn settings(&self) -> Result<Settings, StoreError> {
         self.read(load_settings)
     }
@@ -1433,6 +1555,7 @@ impl Store for SqliteStore {
                 dial_rules: load_dial_rules(tx)?,
                 rings: load_rings(tx)?,
                 dn_ranges: load_dn_ranges(tx)?,
+                firmware: load_firmware(tx)?,
             })
         })
     }

@@ -34,11 +34,11 @@ fn migrations_run_once_and_seed_defaults() {
     let path = dir.path().join("pb.db");
     {
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 3);
+        assert_eq!(s.schema_version().unwrap(), 4);
         s.add_line(&line("1000")).unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 3);
+    assert_eq!(s.schema_version().unwrap(), 4);
     assert_eq!(s.lines().unwrap().len(), 1, "reopening keeps data");
     assert_eq!(s.pools().unwrap()[0].name, DEFAULT_POOL);
     assert_eq!(s.groups().unwrap()[0].name, DEFAULT_GROUP);
@@ -470,4 +470,43 @@ fn dhcp_reservations_are_unique_per_address_and_survive_reopening() {
     assert_eq!(s.reservations().unwrap(), vec![(a, ip)]);
     s.set_reservation(a, None).unwrap();
     assert!(s.reservations().unwrap().is_empty());
+}
+
+#[test]
+fn firmware_loads_round_trip_and_replace() {
+    let s = SqliteStore::in_memory().unwrap();
+    let img = |name: &str, size: Option<u64>| FirmwareImage {
+        platform: String::new(),
+        name: name.into(),
+        size,
+        declared_size: None,
+        optional: false,
+    };
+    let mut l = FirmwareLoad {
+        name: "SCCP45.9-4-2SR4-3S".into(),
+        protocol: "SCCP".into(),
+        models: vec!["7945".into(), "7965".into()],
+        manifest_file: "SCCP45.9-4-2SR4-3S.loads".into(),
+        complete: false,
+        images: vec![img("jar45sccp.9-4-2SR4-3.sbn", Some(10)), img("cnu45.9-4-2SR4-3.sbn", None)],
+        package: "cmterm-7945_7965-sccp.9-4-2SR4-3.zip".into(),
+        signer: "CN=test".into(),
+        header: "{}".into(),
+        imported_at: 1,
+    };
+    s.put_firmware_load(&l).unwrap();
+    assert_eq!(s.firmware_loads().unwrap(), vec![l.clone()]);
+    assert_eq!(l.missing(), ["cnu45.9-4-2SR4-3.sbn"]);
+    // Re-import replaces the row and its images.
+    l.images[1].size = Some(20);
+    l.complete = true;
+    s.put_firmware_load(&l).unwrap();
+    let got = s.firmware_loads().unwrap();
+    assert_eq!(got, vec![l.clone()]);
+    assert!(got[0].missing().is_empty());
+    assert_eq!(s.snapshot().unwrap().firmware, got);
+    // A name that is not a load name is refused, naming the field.
+    l.name = "bad name".into();
+    let e = s.put_firmware_load(&l).unwrap_err().to_string();
+    assert!(e.contains("load"), "{e}");
 }
