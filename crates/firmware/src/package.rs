@@ -383,6 +383,30 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Loose files as they would sit in a TFTP root (a directory given to import), read as one
+/// package so that a manifest finds its images; `(relative path, bytes)`.
+pub fn read_loose(
+    source: &str,
+    files: Vec<(String, Vec<u8>)>,
+    limits: &Limits,
+) -> Result<Package, PackageError> {
+    let mut r = Reader {
+        source,
+        limits: *limits,
+        total: 0,
+        entries: 0,
+        files: Vec::new(),
+        index: HashMap::new(),
+        dropped: Vec::new(),
+    };
+    for (path, data) in files {
+        r.count()?;
+        r.grow(data.len() as u64)?;
+        r.add(&path, data, 0)?;
+    }
+    finish(source, PackageKind::Loose, None, r)
+}
+
 /// A tar header block: ustar magic, or (old V7 tars) a valid header checksum.
 fn is_tar(data: &[u8]) -> bool {
     let Some(h) = data.get(..512) else {
@@ -452,6 +476,15 @@ pub fn read(source: &str, data: &[u8], limits: &Limits) -> Result<Package, Packa
             why: "not a zip, tar, tar.gz, COP or firmware file".into(),
         });
     };
+    finish(source, kind, header, r)
+}
+
+fn finish(
+    source: &str,
+    kind: PackageKind,
+    header: Option<SignedHeader>,
+    r: Reader<'_>,
+) -> Result<Package, PackageError> {
     let mut manifests = Vec::new();
     for f in &r.files {
         if f.name.to_ascii_lowercase().ends_with(".loads") && !f.name.contains('/') {

@@ -10,6 +10,7 @@
 //! broadcast channel so the SCCP/SIP services can restart phones when asked.
 
 pub mod cli;
+pub mod firmware;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -167,6 +168,8 @@ pub struct DeviceInfo {
     /// The load its file names: the configured one when the firmware library holds it
     /// complete, else "" (a phone told to fetch a load that is not there fails every boot).
     pub load: String,
+    /// The load the database (or catalogue) asks for, named or not.
+    pub configured_load: String,
     /// Why the configured load is not named (not in the library / incomplete), for the
     /// boot journal.
     pub load_withheld: Option<String>,
@@ -453,7 +456,8 @@ impl State {
             .or_else(|| cnf::lookup(&d.model))?;
         let pool = self.pool(&d.device_pool);
         let (user_locale, network_locale) = self.pool_locales(&d.device_pool);
-        let (load, load_withheld) = self.offered_load(&self.effective_load(d, model));
+        let configured_load = self.effective_load(d, model);
+        let (load, load_withheld) = self.offered_load(&configured_load);
         let empty = Line::default();
         let lines: Vec<cnf::LineView<'_>> = d
             .lines
@@ -512,6 +516,7 @@ impl State {
             softkey_template: d.softkey_template.clone(),
             security_mode: d.security_mode,
             load: load.clone(),
+            configured_load,
             load_withheld,
             lines: view
                 .lines

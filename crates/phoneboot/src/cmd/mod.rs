@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod firmware;
 pub mod lab;
 pub mod login;
 pub mod serve;

@@ -51,6 +51,20 @@ impl Target {
         Ok(PathBuf::from("/var/lib/phoneboot/phoneboot.db"))
     }
 
+    /// The TFTP root (where the firmware library lives): the configuration's or lab's
+    /// `tftp_root`, else `/var/lib/phoneboot/tftp`.
+    pub fn tftp_root(&self) -> anyhow::Result<PathBuf> {
+        if let Some(cfg) = &self.config {
+            if let Some(r) = config::Config::load(cfg)?.node.tftp_root {
+                return Ok(r);
+            }
+        }
+        if let Some(lab) = self.lab()? {
+            return Ok(lab.tftp_root());
+        }
+        Ok(PathBuf::from("/var/lib/phoneboot/tftp"))
+    }
+
     pub fn server_url(&self) -> anyhow::Result<String> {
         if let Some(s) = &self.server {
             return Ok(s.trim_end_matches('/').to_string());
