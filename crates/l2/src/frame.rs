@@ -12,6 +12,28 @@ pub const TPID_8021AD: u16 = 0x88a8;
 /// Minimum Ethernet frame without FCS; shorter frames are zero-padded.
 pub const MIN_FRAME: usize = 60;
 
+/// The VLAN-tag rule of every raw socket in phoneboot (switch side and emulator alike): a
+/// frame is tagged when the two bytes after the source MAC are 0x8100 or 0x88a8. Both TPIDs,
+/// because the kernel hands over a stripped 802.1ad tag through the same PACKET_AUXDATA as an
+/// 802.1Q one ([`crate::socket`] writes either back into the frame); accepting only 0x8100 in
+/// the frame would make the same frame tagged or untagged depending on the driver.
+pub fn is_tpid(ethertype: u16) -> bool {
+    ethertype == TPID_8021Q || ethertype == TPID_8021AD
+}
+
+/// The frame's VLAN tag by [`is_tpid`]'s rule, without parsing the rest; `None` for an
+/// untagged frame and for one too short to hold the tag it announces. Never panics.
+pub fn peek_vlan(b: &[u8]) -> Option<Tci> {
+    let t = u16::from_be_bytes([*b.get(12)?, *b.get(13)?]);
+    if !is_tpid(t) {
+        return None;
+    }
+    Some(Tci::from_u16(u16::from_be_bytes([
+        *b.get(14)?,
+        *b.get(15)?,
+    ])))
+}
+
 /// An 802.1Q Tag Control Information field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Tci {
@@ -96,7 +118,7 @@ pub fn parse(b: &[u8]) -> Result<Frame<'_>, FrameError> {
     let mut off = 12;
     let mut vlan = None;
     let t = u16::from_be_bytes([b[12], b[13]]);
-    if t == TPID_8021Q || t == TPID_8021AD {
+    if is_tpid(t) {
         if b.len() < 18 {
             return Err(FrameError::Short(b.len()));
         }
@@ -260,6 +282,25 @@ mod tests {
         assert_eq!(&g[..f.len()], &f[..]);
     }
 
+    /// Issue 18 item 8: a 14-byte frame announcing a tag it does not carry.
+    #[test]
+    fn a_tag_announced_but_missing_is_no_tag_and_no_panic() {
+        let mut f = [0u8; 14];
+        f[12..14].copy_from_slice(&TPID_8021Q.to_be_bytes());
+        assert_eq!(peek_vlan(&f), None);
+        assert_eq!(parse(&f), Err(FrameError::Short(14)));
+        let mut g = f.to_vec();
+        g.push(0xa0);
+        assert_eq!(peek_vlan(&g), None);
+        assert_eq!(parse(&g), Err(FrameError::Short(15)));
+        g.push(0x64);
+        assert_eq!(peek_vlan(&g), Some(Tci::new(100, 5)));
+        g[12..14].copy_from_slice(&TPID_8021AD.to_be_bytes());
+        assert_eq!(peek_vlan(&g), Some(Tci::new(100, 5)));
+        g[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        assert_eq!(peek_vlan(&g), None);
+    }
+
     #[test]
     fn bad_frames_are_errors() {
         assert_eq!(parse(&[0; 10]), Err(FrameError::Short(10)));
@@ -271,9 +312,15 @@ mod tests {
     }
 
     proptest! {
+        /// Any bytes at all, short and odd frames included: an error or a frame, never a
+        /// panic; and the tag [`peek_vlan`] sees is the one [`parse`] sees.
         #[test]
         fn parse_never_panics(b in proptest::collection::vec(any::<u8>(), 0..100)) {
-            let _ = parse(&b);
+            let parsed = parse(&b);
+            let peeked = peek_vlan(&b);
+            if let Ok(f) = parsed {
+                prop_assert_eq!(f.vlan, peeked);
+            }
         }
 
         #[test]

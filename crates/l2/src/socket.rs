@@ -6,7 +6,15 @@
 //!
 //! VLAN tags: some drivers leave the 802.1Q tag in the frame, others strip it and hand it over
 //! as metadata. With PACKET_AUXDATA enabled we put a stripped tag back into the frame, so
-//! callers always see the frame as it was on the wire and parse the tag in user space.
+//! callers always see the frame as it was on the wire and parse the tag in user space by the
+//! one rule of [`crate::frame::is_tpid`]. The metadata counts as a tag exactly when the kernel
+//! sets TP_STATUS_VLAN_VALID (since Linux 3.0 it does so for every stripped tag, VID 0
+//! priority tags included, and only then is `tp_vlan_tci` meaningful); its TPID is the one the
+//! kernel reports (TP_STATUS_VLAN_TPID_VALID, Linux 3.14), else 0x8100.
+//!
+//! The same socket serves the switch side (discovery, one socket per port, kernel filter) and
+//! the emulator (one promiscuous socket carrying thousands of phone MACs, deep buffers, bursts
+//! read per wake-up with [`AsyncPacketSocket::recv_burst`]).
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -164,6 +172,55 @@ impl PacketSocket {
         )
     }
 
+    /// Receives every frame on the interface whatever its destination MAC: the emulator's one
+    /// socket carries the unicast frames of thousands of phone MACs that are not the
+    /// interface's own. Undone when the socket closes.
+    pub fn set_promiscuous(&self) -> io::Result<()> {
+        // SAFETY: all-zero is a valid packet_mreq.
+        let mut mr: libc::packet_mreq = unsafe { zeroed() };
+        mr.mr_ifindex = self.ifindex;
+        mr.mr_type = libc::PACKET_MR_PROMISC as u16;
+        setsockopt(
+            self.fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            &mr,
+        )
+    }
+
+    /// Asks for `bytes` of receive and send queue. The FORCE variants pass `net.core.rmem_max`
+    /// with CAP_NET_ADMIN; without it the plain ones are capped by the sysctls (best effort:
+    /// a storm's broadcast replies all land in one socket, a small queue only drops more).
+    pub fn set_buffers(&self, bytes: i32) {
+        let fd = self.fd.as_raw_fd();
+        for (force, plain) in [
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+        ] {
+            if setsockopt(fd, libc::SOL_SOCKET, force, &bytes).is_err() {
+                let _ = setsockopt(fd, libc::SOL_SOCKET, plain, &bytes);
+            }
+        }
+    }
+
+    /// Frames the kernel dropped for a full receive queue since the previous call
+    /// (PACKET_STATISTICS resets on read).
+    pub fn take_drops(&self) -> io::Result<u32> {
+        // SAFETY: tpacket_stats is plain data; getsockopt writes at most `len` bytes.
+        let mut st: libc::tpacket_stats = unsafe { zeroed() };
+        let mut len = size_of::<libc::tpacket_stats>() as libc::socklen_t;
+        cvt(unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut st as *mut libc::tpacket_stats).cast(),
+                &mut len,
+            )
+        })?;
+        Ok(st.tp_drops)
+    }
+
     pub fn ifindex(&self) -> i32 {
         self.ifindex
     }
@@ -193,13 +250,16 @@ impl PacketSocket {
         }
     }
 
-    /// Receives one frame into `buf` (which must have 4 spare bytes for a re-inserted tag).
-    /// Returns `WouldBlock` when nothing is queued. Our own outgoing frames are skipped.
+    /// Receives one frame into `buf` (replacing its contents; a tag the kernel stripped is
+    /// written back). Returns `WouldBlock` when nothing is queued. Our own outgoing frames are
+    /// skipped. The buffer is not zeroed per frame (a 9 KiB memset per frame cost more than
+    /// the frame in a storm): the kernel writes the bytes we keep.
     pub fn try_recv(&self, buf: &mut Vec<u8>) -> io::Result<RecvMeta> {
         loop {
-            buf.resize(MAX_FRAME + 4, 0);
+            buf.clear();
+            buf.reserve(MAX_FRAME + 4);
             // SAFETY: zeroed structs are valid; every pointer below points to live buffers of
-            // the lengths given.
+            // the lengths given (`buf` has capacity for MAX_FRAME bytes).
             let mut name: libc::sockaddr_ll = unsafe { zeroed() };
             let mut cbuf = [0u64; 16];
             let mut iov = libc::iovec {
@@ -217,7 +277,9 @@ impl PacketSocket {
             if n < 0 {
                 return Err(io::Error::last_os_error());
             }
-            let mut len = n as usize;
+            let mut len = (n as usize).min(MAX_FRAME);
+            // SAFETY: recvmsg initialised the first `len` bytes (at most the iov's length).
+            unsafe { buf.set_len(len) };
             if name.sll_pkttype == PACKET_OUTGOING {
                 continue;
             }
@@ -230,8 +292,7 @@ impl PacketSocket {
                     {
                         let aux: libc::tpacket_auxdata =
                             std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                        let vlan_valid = aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0;
-                        if vlan_valid || aux.tp_vlan_tci != 0 {
+                        if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 {
                             let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0
                                 && aux.tp_vlan_tpid != 0
                             {
@@ -245,7 +306,6 @@ impl PacketSocket {
                     c = libc::CMSG_NXTHDR(&msg, c);
                 }
             }
-            buf.truncate(len);
             if let Some((tpid, tci)) = tag {
                 insert_tag(buf, tpid, tci);
                 len = buf.len();
@@ -324,6 +384,28 @@ impl AsyncPacketSocket {
         self.inner
             .async_io(Interest::WRITABLE, |s| s.try_send(frame))
             .await
+    }
+
+    /// Waits until frames are queued, then hands every queued one to `each` without waiting
+    /// again (one wake-up per burst: the emulator's socket carries every phone's frames).
+    /// Returns how many frames it handed over.
+    pub async fn recv_burst(
+        &self,
+        buf: &mut Vec<u8>,
+        mut each: impl FnMut(&[u8], RecvMeta),
+    ) -> io::Result<usize> {
+        let mut guard = self.inner.readable().await?;
+        let mut n = 0;
+        loop {
+            match guard.try_io(|s| s.get_ref().try_recv(buf)) {
+                Ok(Ok(meta)) => {
+                    n += 1;
+                    each(&buf[..meta.len], meta);
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => return Ok(n),
+            }
+        }
     }
 
     /// Waits for the next frame; see [`PacketSocket::try_recv`].

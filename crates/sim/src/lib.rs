@@ -9,8 +9,9 @@
 //! * Protocol pieces: [`dhcp`] (sans-IO client), [`tftp`] (sans-IO read), [`http`] (GET),
 //!   [`cnf`] (config file reader), [`discover`] (CDP/LLDP-MED phone side), [`register`]
 //!   (SCCP/SIP drivers over the `sccp` and `sip` crates).
-//! * I/O: [`rawport`] (one AF_PACKET socket for every phone's MAC), [`netlink`] (leased
-//!   addresses on the IP interface), [`eth`] (Ethernet/802.1Q/IPv4/UDP framing).
+//! * I/O: [`rawport`] (`l2`'s AF_PACKET socket shared by every phone's MAC, with the frame
+//!   demultiplexer), [`netlink`] (leased addresses on the IP interface); Ethernet/802.1Q/IPv4/UDP
+//!   framing is `l2::udp`.
 //! * [`cli`]: clap `Args` and the `run_boot` / `run_storm` entry points.
 //!
 //! # How phones reach the wire
@@ -37,7 +38,6 @@ pub mod cli;
 pub mod cnf;
 pub mod dhcp;
 pub mod discover;
-pub mod eth;
 pub mod http;
 pub mod model;
 pub mod netlink;

@@ -17,7 +17,6 @@ use tokio::sync::watch;
 use crate::cnf::{self, PhoneConfig};
 use crate::dhcp::{DhcpClient, DhcpConfig, Lease, State as DhcpState};
 use crate::discover;
-use crate::eth;
 use crate::http::{HttpClient, HttpError, HttpOptions};
 use crate::model::Model;
 use crate::netlink::{self, Netlink};
@@ -25,6 +24,7 @@ use crate::rawport::{PortHandle, RawPort};
 use crate::register::{self, RegDone, Registration};
 use crate::report::*;
 use crate::tftp::{self, TftpOptions, TftpOutcome};
+use l2::udp as eth;
 
 /// Per-step time limits.
 #[derive(Debug, Clone)]

@@ -1,48 +1,75 @@
 //! One AF_PACKET socket shared by every emulated phone on the raw interface.
 //!
-//! Phones send whole Ethernet frames with their own source MAC (and their own 802.1Q tag).
-//! A single receive task reads every frame (promiscuous, so unicast to any phone MAC arrives)
-//! and hands it to the phone it is for: by destination MAC, or for broadcast DHCP replies by
-//! `chaddr`; multicast discovery frames (CDP/LLDP from the switch) go to every phone that
-//! listens for them. A VLAN tag the kernel moved into PACKET_AUXDATA is given back as `vlan`.
+//! The socket is `l2`'s [`AsyncPacketSocket`] (promiscuous, deep queues); this module adds the
+//! demultiplexer. Phones send whole Ethernet frames with their own source MAC (and their own
+//! 802.1Q tag). A single receive task reads every frame (promiscuous, so unicast to any phone
+//! MAC arrives) and hands it to the phone it is for: by destination MAC, or for broadcast DHCP
+//! replies by `chaddr`; multicast discovery frames (CDP/LLDP from the switch) go to every
+//! phone that listens for them. A tag the kernel stripped is back in the frame (`l2` writes it
+//! back), so a frame's VLAN is read by `l2`'s one rule ([`l2::frame::peek_vlan`]).
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use l2::{AsyncPacketSocket, PacketSocket};
 use mac::Mac;
-use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
-use crate::eth;
+/// Receive and send queue asked for: every phone's broadcast replies land in this one socket.
+const QUEUE_BYTES: i32 = 64 << 20;
 
-const ETH_P_ALL: u16 = 0x0003;
-const PACKET_OUTGOING: u8 = 4;
-const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
-
-/// A frame received for one phone.
+/// A frame received for one phone (a tag the kernel stripped written back in).
 #[derive(Debug, Clone)]
 pub struct RxFrame {
     pub data: Vec<u8>,
-    /// VLAN from PACKET_AUXDATA (tag stripped by the kernel), if any.
-    pub aux_vlan: Option<u16>,
 }
 
 impl RxFrame {
-    /// The frame's VLAN, whether the tag was in the data or in the aux data.
+    /// The frame's VLAN id, if tagged (never panics, whatever the frame's length).
     pub fn vlan(&self) -> Option<u16> {
-        if self.aux_vlan.is_some() {
-            return self.aux_vlan;
-        }
-        if self.data.get(12..14) == Some(&eth::ETHERTYPE_VLAN.to_be_bytes()[..]) {
-            let tci = u16::from_be_bytes([self.data[14], *self.data.get(15).unwrap_or(&0)]);
-            return Some(tci & 0x0fff);
-        }
-        None
+        l2::frame::peek_vlan(&self.data).map(|t| t.vid)
     }
+}
+
+/// Whom a received frame is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Unicast to this MAC.
+    Unicast(Mac),
+    /// A broadcast DHCP reply: the phone whose `chaddr` it carries.
+    Chaddr(Mac),
+    /// CDP/LLDP multicast: every phone listening for discovery.
+    Discovery,
+    /// Nobody (other broadcast/multicast, or too short to have a destination).
+    Nobody,
+}
+
+/// Decides where a frame goes. Pure and total: any bytes at all give a route, never a panic.
+pub fn route(frame: &[u8]) -> Route {
+    let Some(dst) = l2::udp::peek_dst(frame) else {
+        return Route::Nobody;
+    };
+    if dst.0[0] & 1 == 0 {
+        return Route::Unicast(dst);
+    }
+    if let Some(u) = l2::udp::parse_udp(frame) {
+        if u.dst_port == 68 {
+            if let Some(ch) = u
+                .payload
+                .get(28..34)
+                .and_then(|c| <[u8; 6]>::try_from(c).ok())
+            {
+                return Route::Chaddr(Mac::new(ch));
+            }
+        }
+        return Route::Nobody;
+    }
+    if dst == Mac::CDP_MULTICAST || dst == Mac::LLDP_MULTICAST {
+        return Route::Discovery;
+    }
+    Route::Nobody
 }
 
 #[derive(Default)]
@@ -69,8 +96,7 @@ pub struct PortStats {
 
 /// The shared raw port.
 pub struct RawPort {
-    fd: AsyncFd<OwnedFd>,
-    ifindex: i32,
+    sock: AsyncPacketSocket,
     subs: Mutex<Subscribers>,
     pub stats: PortStats,
     pub name: String,
@@ -115,74 +141,16 @@ impl PortHandle {
     }
 }
 
-fn if_index(name: &str) -> io::Result<i32> {
-    let c = CString::new(name).map_err(|_| io::Error::other("interface name has a NUL"))?;
-    // SAFETY: c is a valid NUL-terminated string.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if idx == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("no interface {name:?}"),
-        ));
-    }
-    Ok(idx as i32)
-}
-
 impl RawPort {
-    /// Opens `ifname` (needs CAP_NET_RAW) and starts the receive task.
+    /// Opens `ifname` (needs CAP_NET_RAW; CAP_NET_ADMIN for the deep queues) and starts the
+    /// receive task.
     pub fn open(ifname: &str) -> io::Result<Arc<RawPort>> {
-        let ifindex = if_index(ifname)?;
-        // SAFETY: plain socket(2) call; the result is checked.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                i32::from(ETH_P_ALL.to_be()),
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: raw is a fresh, owned descriptor.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: zeroed sockaddr_ll is valid; fields set below.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ETH_P_ALL.to_be();
-        sll.sll_ifindex = ifindex;
-        // SAFETY: sll is a properly sized sockaddr_ll.
-        let r = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // Promiscuous: frames for the phones' MACs are not for the interface's own MAC.
-        // SAFETY: zeroed packet_mreq is valid.
-        let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
-        mreq.mr_ifindex = ifindex;
-        mreq.mr_type = libc::PACKET_MR_PROMISC as u16;
-        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)?;
-        let one: libc::c_int = 1;
-        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, &one)?;
-        // Every phone's broadcast replies land in this one socket: a storm needs a deep
-        // queue. The FORCE variants pass net.core.rmem_max (we have CAP_NET_ADMIN).
-        let big: libc::c_int = 64 << 20;
-        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &big).is_err() {
-            let _ = setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &big);
-        }
-        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &big).is_err() {
-            let _ = setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &big);
-        }
-        // SAFETY: `fd` is an open descriptor owned by the AsyncFd from here on.
-        let afd = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
+        let sock = PacketSocket::open(ifname)?;
+        sock.set_promiscuous()?;
+        sock.set_buffers(QUEUE_BYTES);
+        let sock = AsyncPacketSocket::new(sock)?;
         let port = Arc::new(RawPort {
-            fd: afd,
-            ifindex,
+            sock,
             subs: Mutex::new(Subscribers::default()),
             stats: PortStats::default(),
             name: ifname.to_string(),
@@ -199,27 +167,15 @@ impl RawPort {
     }
 
     pub fn ifindex(&self) -> i32 {
-        self.ifindex
+        self.sock.get_ref().ifindex()
     }
 
     /// One line of receive/send counters (kernel drops read and added up on each call).
     pub fn stats_line(&self) -> String {
-        // SAFETY: tpacket_stats is plain data; getsockopt writes at most `len` bytes.
-        unsafe {
-            let mut st: libc::tpacket_stats = std::mem::zeroed();
-            let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
-            if libc::getsockopt(
-                self.fd.get_ref().as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_STATISTICS,
-                &mut st as *mut libc::tpacket_stats as *mut libc::c_void,
-                &mut len,
-            ) == 0
-            {
-                self.stats
-                    .kernel_drops
-                    .fetch_add(u64::from(st.tp_drops), Ordering::Relaxed);
-            }
+        if let Ok(d) = self.sock.get_ref().take_drops() {
+            self.stats
+                .kernel_drops
+                .fetch_add(u64::from(d), Ordering::Relaxed);
         }
         let s = &self.stats;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -251,64 +207,35 @@ impl RawPort {
 
     /// Sends one frame.
     pub async fn send(&self, frame: &[u8]) -> io::Result<()> {
-        loop {
-            let mut guard = self.fd.writable().await?;
-            // SAFETY: frame is a valid buffer for its length.
-            let r = guard.try_io(|fd| {
-                let n = unsafe {
-                    libc::send(
-                        fd.as_raw_fd(),
-                        frame.as_ptr() as *const libc::c_void,
-                        frame.len(),
-                        0,
-                    )
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
-            });
-            match r {
-                Ok(Ok(())) => {
-                    self.stats.tx_frames.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                Ok(Err(e)) => {
-                    self.stats.tx_errors.fetch_add(1, Ordering::Relaxed);
-                    return Err(e);
-                }
-                Err(_would_block) => continue,
+        match self.sock.send(frame).await {
+            Ok(_) => {
+                self.stats.tx_frames.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.tx_errors.fetch_add(1, Ordering::Relaxed);
+                Err(e)
             }
         }
     }
 
     /// Reads every frame available now and dispatches them. Errs only if the socket died.
+    /// One receive buffer for the burst; each frame gets an allocation of its own size.
     async fn recv_some(&self) -> io::Result<()> {
-        let mut guard = self.fd.readable().await?;
-        // One receive buffer for the burst; each frame gets an allocation of its own size
-        // (a zeroed 9 KiB buffer per frame cost more than the frame).
-        let mut buf = vec![0u8; 9216];
-        loop {
-            match guard.try_io(|fd| recv_frame(fd.as_raw_fd(), &mut buf)) {
-                Ok(Ok(Some((len, aux_vlan)))) => {
-                    self.dispatch(RxFrame {
-                        data: buf[..len.min(buf.len())].to_vec(),
-                        aux_vlan,
-                    });
-                }
-                Ok(Ok(None)) => {} // our own outgoing frame
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => return Ok(()),
-            }
-        }
+        let mut buf = Vec::new();
+        self.sock
+            .recv_burst(&mut buf, |frame, _meta| {
+                self.dispatch(RxFrame {
+                    data: frame.to_vec(),
+                })
+            })
+            .await
+            .map(|_| ())
     }
 
     fn dispatch(&self, f: RxFrame) {
         self.stats.rx_frames.fetch_add(1, Ordering::Relaxed);
-        let Some(dst) = eth::peek_dst(&f.data) else {
-            return;
-        };
+        let r = route(&f.data);
         let Ok(subs) = self.subs.lock() else { return };
         let deliver = |tx: &mpsc::Sender<RxFrame>, f: RxFrame| match tx.try_send(f) {
             Ok(()) => {
@@ -319,92 +246,117 @@ impl RawPort {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         };
-        if dst.0[0] & 1 == 0 {
-            match subs.unicast.get(&dst) {
+        match r {
+            Route::Unicast(m) | Route::Chaddr(m) => match subs.unicast.get(&m) {
                 Some(tx) => deliver(tx, f),
                 None => {
                     self.stats.rx_unclaimed.fetch_add(1, Ordering::Relaxed);
                 }
-            }
-            return;
-        }
-        // Broadcast DHCP reply: find the phone by chaddr.
-        if let Some(u) = eth::parse_udp(&f.data) {
-            if u.dst_port == 68 && u.payload.len() >= 34 {
-                if let Ok(ch) = <[u8; 6]>::try_from(&u.payload[28..34]) {
-                    if let Some(tx) = subs.unicast.get(&Mac::new(ch)) {
-                        deliver(tx, f);
-                        return;
-                    }
+            },
+            Route::Discovery => {
+                for tx in subs.discovery.values() {
+                    deliver(tx, f.clone());
                 }
             }
-            self.stats.rx_unclaimed.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        if dst == Mac::CDP_MULTICAST || dst == Mac::LLDP_MULTICAST {
-            for tx in subs.discovery.values() {
-                deliver(tx, f.clone());
+            Route::Nobody => {
+                self.stats.rx_unclaimed.fetch_add(1, Ordering::Relaxed);
             }
-            return;
         }
-        self.stats.rx_unclaimed.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, val: &T) -> io::Result<()> {
-    // SAFETY: val points to a T of the given size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            val as *const T as *const libc::c_void,
-            std::mem::size_of::<T>() as u32,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    const PHONE: Mac = Mac::new([0x00, 0x1b, 0x54, 0xaa, 0xbb, 0xcc]);
+
+    /// Issue 18 item 8: 14 bytes to a phone's MAC announcing an 802.1Q tag they do not carry
+    /// panicked the phone's task (the tag was read at bytes 14..16). Now it is routed to the
+    /// phone as any unicast frame is, and every reader the phone applies to it says "no".
+    #[test]
+    fn a_14_byte_0x8100_frame_to_a_phone_is_read_without_panic() {
+        let mut b = PHONE.octets().to_vec();
+        b.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x81, 0x00]);
+        assert_eq!(b.len(), 14);
+        assert_eq!(route(&b), Route::Unicast(PHONE));
+        let f = RxFrame { data: b.clone() };
+        assert_eq!(f.vlan(), None);
+        assert!(l2::udp::parse_udp(&f.data).is_none());
+        b.push(0xa0);
+        assert_eq!(RxFrame { data: b }.vlan(), None);
+    }
+
+    #[test]
+    fn broadcast_dhcp_goes_by_chaddr_and_discovery_to_listeners() {
+        let mut dhcp = vec![0u8; 240];
+        dhcp[28..34].copy_from_slice(&PHONE.octets());
+        let f = l2::udp::build_udp(
+            Mac::new([2, 0, 0, 0, 0, 1]),
+            Mac::BROADCAST,
+            Some(100),
+            0,
+            (Ipv4Addr::new(198, 18, 0, 1), 67),
+            (Ipv4Addr::BROADCAST, 68),
+            &dhcp,
+        );
+        assert_eq!(route(&f), Route::Chaddr(PHONE));
+        assert_eq!(RxFrame { data: f.clone() }.vlan(), Some(100));
+        // A DHCP payload too short to hold chaddr is nobody's.
+        let short = l2::udp::build_udp(
+            Mac::new([2, 0, 0, 0, 0, 1]),
+            Mac::BROADCAST,
+            None,
+            0,
+            (Ipv4Addr::new(198, 18, 0, 1), 67),
+            (Ipv4Addr::BROADCAST, 68),
+            &dhcp[..30],
+        );
+        assert_eq!(route(&short), Route::Nobody);
+        let cdp = l2::frame::snap(
+            Mac::CDP_MULTICAST.octets(),
+            [2, 0, 0, 0, 0, 1],
+            None,
+            [0, 0, 0x0c],
+            0x2000,
+            b"x",
         )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
+        .unwrap();
+        assert_eq!(route(&cdp), Route::Discovery);
+        assert_eq!(route(&[0xff; 5]), Route::Nobody);
     }
-}
 
-/// One recvmsg: Some((len, vlan from auxdata)), or None for a frame we sent ourselves.
-fn recv_frame(fd: i32, buf: &mut [u8]) -> io::Result<Option<(usize, Option<u16>)>> {
-    // SAFETY: all pointers below refer to live, correctly sized locals.
-    unsafe {
-        let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-            iov_len: buf.len(),
-        };
-        let mut cbuf = [0u64; 16];
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_name = &mut sll as *mut libc::sockaddr_ll as *mut libc::c_void;
-        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-        msg.msg_controllen = std::mem::size_of_val(&cbuf);
-        let n = libc::recvmsg(fd, &mut msg, 0);
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if sll.sll_pkttype == PACKET_OUTGOING {
-            return Ok(None);
-        }
-        let mut vlan = None;
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA {
-                let aux =
-                    std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::tpacket_auxdata);
-                if aux.tp_status & TP_STATUS_VLAN_VALID != 0 {
-                    vlan = Some(aux.tp_vlan_tci & 0x0fff);
-                }
+    proptest! {
+        /// Any bytes at all, as the socket could hand them over (short, odd, a tag announced
+        /// but cut off, a destination MAC of a phone): routing and every parser a phone runs
+        /// on a frame return, never panic.
+        #[test]
+        fn no_frame_panics_the_demultiplexer_or_a_phone(
+            mut b in proptest::collection::vec(any::<u8>(), 0..120),
+            tagged in any::<bool>(),
+            to_phone in any::<bool>(),
+        ) {
+            if to_phone && b.len() >= 6 {
+                b[..6].copy_from_slice(&PHONE.octets());
             }
-            c = libc::CMSG_NXTHDR(&msg, c);
+            if tagged && b.len() >= 14 {
+                b[12..14].copy_from_slice(&[0x81, 0x00]);
+            }
+            let r = route(&b);
+            if to_phone && b.len() >= 6 {
+                prop_assert_eq!(r, Route::Unicast(PHONE));
+            }
+            let f = RxFrame { data: b };
+            let _ = f.vlan();
+            let _ = l2::udp::parse_udp(&f.data);
+            let _ = l2::frame::parse(&f.data);
+            let m = crate::model::Model::lookup("7965").expect("7965 in the catalogue");
+            let t = crate::phone::Timeouts::default();
+            let cfg = crate::discover::agent_config(PHONE, m, journal::Protocol::Sccp, &t);
+            let mut agent = discovery::PhoneAgent::new(cfg, std::time::Instant::now());
+            agent.handle_frame(&f.data, std::time::Instant::now());
         }
-        Ok(Some((n as usize, vlan)))
     }
 }

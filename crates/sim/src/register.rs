@@ -4,15 +4,14 @@
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use journal::Protocol;
 use mac::Mac;
+use sccp_server::phone::{connect_as_phone, LinkEnd, PhoneDriver};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpSocket, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::watch;
 
 use crate::cnf::PhoneConfig;
 use crate::model::{Family, Model};
@@ -150,55 +149,33 @@ pub async fn register(
     }
 }
 
+/// A phone's TCP connection from its leased address (`sccp-server`'s, shared by SCCP and SIP).
 async fn connect_from(
     local: Ipv4Addr,
     to: SocketAddr,
     timeout: Duration,
 ) -> Result<TcpStream, String> {
-    let s = TcpSocket::new_v4().map_err(|e| e.to_string())?;
-    s.bind(SocketAddr::V4(SocketAddrV4::new(local, 0)))
-        .map_err(|e| format!("bind {local}: {e}"))?;
-    match tokio::time::timeout(timeout, s.connect(to)).await {
-        Ok(Ok(c)) => {
-            let _ = c.set_nodelay(true);
-            // Delayed ACKs, as a phone's stack does: the reply to a CallManager's message
-            // carries its ACK instead of a pure ACK frame ahead of it.
-            let _ = c.set_quickack(false);
-            Ok(c)
-        }
-        Ok(Err(e)) => Err(format!("{e}")),
-        Err(_) => Err(format!("no answer in {:.1} s", timeout.as_secs_f64())),
-    }
+    connect_as_phone(
+        Some(SocketAddr::V4(SocketAddrV4::new(local, 0))),
+        to,
+        timeout,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 // ---------------------------------------------------------------- SCCP
 
-enum ConnEv {
-    Connected(usize, u64, OwnedWriteHalf, JoinHandle<()>),
-    Failed(usize, u64, String),
-    Bytes(usize, u64, Vec<u8>),
-    Closed(usize, u64),
-}
-
-/// The SCCP session and its TCP connections.
+/// The SCCP session on `sccp-server`'s phone driver (the one driver of `sccp::PhoneSession`),
+/// with what the timeline needs: the CallManagers' names and where the phone is in service.
 pub struct SccpReg {
-    session: sccp::PhoneSession,
+    driver: PhoneDriver,
     names: Vec<String>,
     addrs: Vec<Option<SocketAddr>>,
-    local: Ipv4Addr,
-    timeout: Duration,
-    writers: Vec<Option<OwnedWriteHalf>>,
-    readers: Vec<Option<JoinHandle<()>>>,
-    gen: Vec<u64>,
-    tx: mpsc::Sender<ConnEv>,
-    rx: mpsc::Receiver<ConnEv>,
     /// Connection failures since the last success: (server, reason).
     failures: Vec<(usize, String)>,
     /// The CallManager the last reported "in service" was on.
     in_service_on: Option<usize>,
-    /// While registering: return from `next_event` on a connection failure, so that "no
-    /// CallManager answered" is reported as soon as the last one refused.
-    break_on_failure: bool,
 }
 
 /// The sccp crate's wire profile for a catalogue model.
@@ -233,199 +210,25 @@ impl SccpReg {
         }
     }
 
-    fn apply_actions(&mut self) {
-        // Every message the session produced in one poll leaves in one write (one segment
-        // instead of up to eight: a phone answering a burst of replies).
-        let mut out: Vec<Vec<u8>> = vec![Vec::new(); self.writers.len()];
-        while let Some(a) = self.session.poll_action() {
-            match a {
-                sccp::PhoneAction::Connect(i) => {
-                    self.flush(&mut out, i);
-                    let Some(slot) = self.gen.get_mut(i) else {
-                        continue;
-                    };
-                    *slot += 1;
-                    let g = *slot;
-                    let tx = self.tx.clone();
-                    let (local, timeout) = (self.local, self.timeout);
-                    let addr = self.addrs.get(i).copied().flatten();
-                    tokio::spawn(async move {
-                        let Some(addr) = addr else {
-                            let _ = tx.send(ConnEv::Failed(i, g, "cannot resolve".into())).await;
-                            return;
-                        };
-                        match connect_from(local, addr, timeout).await {
-                            Ok(c) => {
-                                let (mut r, w) = c.into_split();
-                                let tx2 = tx.clone();
-                                let reader = tokio::spawn(async move {
-                                    let mut buf = vec![0u8; 16384];
-                                    loop {
-                                        match r.read(&mut buf).await {
-                                            Ok(0) | Err(_) => {
-                                                let _ = tx2.send(ConnEv::Closed(i, g)).await;
-                                                return;
-                                            }
-                                            Ok(n) => {
-                                                if tx2
-                                                    .send(ConnEv::Bytes(i, g, buf[..n].to_vec()))
-                                                    .await
-                                                    .is_err()
-                                                {
-                                                    return;
-                                                }
-                                            }
-                                        }
-                                    }
-                                });
-                                if let Err(mpsc::error::SendError(ConnEv::Connected(_, _, _, h))) =
-                                    tx.send(ConnEv::Connected(i, g, w, reader)).await
-                                {
-                                    h.abort();
-                                }
-                            }
-                            Err(e) => {
-                                let _ = tx.send(ConnEv::Failed(i, g, e)).await;
-                            }
-                        }
-                    });
-                }
-                sccp::PhoneAction::Send(i, bytes) => {
-                    if let Some(o) = out.get_mut(i) {
-                        o.extend_from_slice(&bytes);
-                    }
-                }
-                sccp::PhoneAction::Close(i) => {
-                    self.flush(&mut out, i);
-                    if let Some(g) = self.gen.get_mut(i) {
-                        *g += 1;
-                    }
-                    if let Some(w) = self.writers.get_mut(i) {
-                        *w = None;
-                    }
-                    if let Some(Some(h)) = self.readers.get_mut(i).map(|r| r.take()) {
-                        h.abort();
-                    }
-                }
-            }
-        }
-        for i in 0..out.len() {
-            self.flush(&mut out, i);
-        }
-    }
-
-    /// Writes the bytes gathered for connection `i`, if any.
-    fn flush(&mut self, out: &mut [Vec<u8>], i: usize) {
-        let Some(bytes) = out.get_mut(i).map(std::mem::take) else {
-            return;
-        };
-        if bytes.is_empty() {
-            return;
-        }
-        let Some(w) = self.writers.get_mut(i).and_then(|w| w.as_mut()) else {
-            return;
-        };
-        // Writes are small; a full socket buffer means the CM is not reading.
-        match w.try_write(&bytes) {
-            Ok(n) if n == bytes.len() => {}
-            r => {
-                let rest = match r {
-                    Ok(n) => bytes[n..].to_vec(),
-                    Err(_) => bytes,
-                };
-                let w = self.writers[i].take();
-                let tx = self.tx.clone();
-                let g = self.gen[i];
-                tokio::spawn(async move {
-                    if let Some(mut w) = w {
-                        if w.write_all(&rest).await.is_err() {
-                            let _ = tx.send(ConnEv::Closed(i, g)).await;
-                        }
-                    }
-                });
-            }
-        }
-    }
-
-    fn on_conn(&mut self, ev: ConnEv) {
-        let now = Instant::now();
-        match ev {
-            ConnEv::Connected(i, g, w, h) => {
-                if self.gen.get(i) != Some(&g) {
-                    h.abort();
-                    return;
-                }
-                self.writers[i] = Some(w);
-                self.readers[i] = Some(h);
-                self.session.handle_connected(i, now);
-            }
-            ConnEv::Failed(i, g, e) => {
-                if self.gen.get(i) == Some(&g) {
-                    self.failures.push((i, e));
-                    self.session.handle_closed(i, now);
-                }
-            }
-            ConnEv::Bytes(i, g, b) => {
-                if self.gen.get(i) == Some(&g) {
-                    self.session.handle_bytes(i, &b, now);
-                }
-            }
-            ConnEv::Closed(i, g) => {
-                if self.gen.get(i) == Some(&g) {
-                    self.writers[i] = None;
-                    self.readers[i] = None;
-                    self.session.handle_closed(i, now);
-                }
-            }
-        }
-    }
-
     /// Drives the session until it yields an event, `deadline` passes or `stop`.
     async fn next_event(
         &mut self,
         stop: &mut watch::Receiver<bool>,
         deadline: Option<tokio::time::Instant>,
     ) -> Option<sccp::PhoneEvent> {
-        loop {
-            self.apply_actions();
-            if let Some(e) = self.session.poll_event() {
-                return Some(e);
-            }
-            if *stop.borrow() {
-                return None;
-            }
-            let t = self
-                .session
-                .poll_timeout()
-                .map(tokio::time::Instant::from_std);
-            let wake = match (t, deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let far = tokio::time::Instant::now() + Duration::from_secs(3600);
-            tokio::select! {
-                ev = self.rx.recv() => match ev {
-                    Some(ev) => {
-                        self.on_conn(ev);
-                        if self.break_on_failure && !self.failures.is_empty() {
-                            self.apply_actions();
-                            if let Some(e) = self.session.poll_event() {
-                                return Some(e);
-                            }
-                            return None;
-                        }
-                    }
-                    None => return None,
-                },
-                _ = tokio::time::sleep_until(wake.unwrap_or(far)) => {
-                    if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                        return None;
-                    }
-                    self.session.handle_timeout(Instant::now());
-                }
-                _ = crate::phone::stop_requested(stop) => {}
+        if *stop.borrow() {
+            return None;
+        }
+        let ev = tokio::select! {
+            e = self.driver.next_event(deadline) => e,
+            _ = crate::phone::stop_requested(stop) => None,
+        };
+        for (i, end) in self.driver.take_ends() {
+            if let LinkEnd::ConnectFailed(e) = end {
+                self.failures.push((i, e.to_string()));
             }
         }
+        ev
     }
 
     async fn hold(&mut self, stop: &mut watch::Receiver<bool>) -> HoldEnd {
@@ -486,18 +289,8 @@ impl SccpReg {
     }
 
     async fn stop(&mut self) {
-        self.session.unregister();
-        self.apply_actions();
         // Give the Unregister a moment to leave; then drop every connection.
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
-        let (_keep, mut never) = watch::channel(false);
-        let _ = self.next_event(&mut never, Some(deadline)).await;
-        for i in 0..self.writers.len() {
-            self.writers[i] = None;
-            if let Some(h) = self.readers[i].take() {
-                h.abort();
-            }
-        }
+        self.driver.shutdown(Duration::from_millis(300)).await;
     }
 }
 
@@ -515,21 +308,16 @@ async fn sccp_register(
     pc.fallback_interval = fallback;
     pc.missed_keepalives = fo.missed_keepalives.max(1);
     pc.standby = fo.standby;
-    let (tx, rx) = mpsc::channel(64);
+    let addrs: Vec<Option<SocketAddr>> = t.iter().map(|x| x.1).collect();
+    let local = SocketAddr::V4(SocketAddrV4::new(ctx.ip, 0));
+    let mut driver = PhoneDriver::new(pc, addrs.clone(), Some(local), ctx.timeout);
+    driver.set_break_on_failure(true);
     let mut s = SccpReg {
-        session: sccp::PhoneSession::new(pc),
+        driver,
         names: t.iter().map(|x| x.0.clone()).collect(),
-        addrs: t.iter().map(|x| x.1).collect(),
-        local: ctx.ip,
-        timeout: ctx.timeout,
-        writers: (0..n).map(|_| None).collect(),
-        readers: (0..n).map(|_| None).collect(),
-        gen: vec![0; n],
-        tx,
-        rx,
+        addrs,
         failures: Vec::new(),
         in_service_on: None,
-        break_on_failure: true,
     };
     let mut info = RegistrationInfo {
         protocol: Protocol::Sccp,
@@ -538,7 +326,7 @@ async fn sccp_register(
         detail: String::new(),
         keepalive_secs: None,
     };
-    s.session.start(Instant::now());
+    s.driver.start();
     // Each CM gets its connect + RegisterAck time; one spare for slow answers.
     let deadline = tokio::time::Instant::now() + ctx.timeout * (n as u32 * 2 + 1);
     loop {
@@ -547,7 +335,7 @@ async fn sccp_register(
             info.attempts
                 .push(s.attempt(i, format!("no connection: {e}")));
         }
-        let failed_all = info.attempts.len() >= n && s.session.active().is_none();
+        let failed_all = info.attempts.len() >= n && s.driver.session().active().is_none();
         match ev {
             Some(sccp::PhoneEvent::Registered {
                 server,
@@ -558,7 +346,7 @@ async fn sccp_register(
                 info.attempts.push(s.attempt(server, "RegisterAck".into()));
                 info.registered_to = Some(node);
                 info.keepalive_secs = Some(keepalive);
-                s.break_on_failure = false;
+                s.driver.set_break_on_failure(false);
                 info.detail = format!(
                     "SCCP version {version} (phone max {}), keepalive {keepalive} s, device type {}",
                     ctx.model.sccp_max_version,
@@ -1158,6 +946,8 @@ impl SipReg {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::mpsc;
+    use tokio::task::JoinHandle;
 
     /// A registrar on loopback UDP that accepts every REGISTER (200 OK, no challenge) and
     /// reports the Expires of each.

@@ -100,7 +100,7 @@ async fn switch(ifname: String, secs: u64) -> Seen {
             s.send(&out).await.unwrap();
             continue;
         }
-        let Some(u) = sim::eth::parse_udp(frame) else {
+        let Some(u) = l2::udp::parse_udp(frame) else {
             continue;
         };
         if u.dst_port != 67 {
@@ -132,7 +132,7 @@ async fn switch(ifname: String, secs: u64) -> Seen {
             .insert(DhcpOption::ServerIdentifier(Ipv4Addr::new(198, 18, 1, 1)));
         let mut payload = Vec::new();
         offer.encode(&mut Encoder::new(&mut payload)).unwrap();
-        let out = sim::eth::build_udp(
+        let out = l2::udp::build_udp(
             mac::Mac::new(SWITCH_MAC),
             mac::Mac::BROADCAST,
             None,

@@ -1,20 +1,22 @@
-//! Ethernet II (+ one 802.1Q tag) / IPv4 / UDP framing for the raw-socket side of the
-//! emulator (DHCP). The kernel here has no 802.1Q, so phones write their voice-VLAN tag
-//! themselves.
+//! Ethernet II (+ one VLAN tag) / IPv4 / UDP framing for DHCP sent and read over a raw socket
+//! (the emulator's phones, before they have an address). The kernel here has no 802.1Q, so
+//! phones write their voice-VLAN tag themselves; on receive a tag is read by the one rule of
+//! [`crate::frame::is_tpid`].
 
 use std::net::Ipv4Addr;
 
 use mac::Mac;
 
+use crate::frame::{is_tpid, Tci, TPID_8021Q};
+
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
-pub const ETHERTYPE_VLAN: u16 = 0x8100;
 
 /// A UDP datagram lifted out of a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UdpFrame<'a> {
     pub dst_mac: Mac,
     pub src_mac: Mac,
-    /// VLAN id from an in-frame 802.1Q tag (the caller adds one from PACKET_AUXDATA).
+    /// VLAN id of the frame's tag (the socket writes a tag the kernel stripped back in).
     pub vlan: Option<u16>,
     pub src_ip: Ipv4Addr,
     pub dst_ip: Ipv4Addr,
@@ -58,9 +60,8 @@ pub fn build_udp(
     f.extend_from_slice(&dst_mac.octets());
     f.extend_from_slice(&src_mac.octets());
     if let Some(v) = vlan {
-        f.extend_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
-        let tci = (u16::from(pcp & 7) << 13) | (v & 0x0fff);
-        f.extend_from_slice(&tci.to_be_bytes());
+        f.extend_from_slice(&TPID_8021Q.to_be_bytes());
+        f.extend_from_slice(&Tci::new(v, pcp).to_u16().to_be_bytes());
     }
     f.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
     let ip_start = f.len();
@@ -97,7 +98,7 @@ pub fn peek_dst(frame: &[u8]) -> Option<Mac> {
     Some(Mac::new(b))
 }
 
-/// Parses an Ethernet/IPv4/UDP frame (one optional 802.1Q tag). None for anything else,
+/// Parses an Ethernet/IPv4/UDP frame (one optional VLAN tag). None for anything else,
 /// including fragments and truncated or inconsistent lengths. Checksums are not verified
 /// (veths leave them to offload).
 pub fn parse_udp(frame: &[u8]) -> Option<UdpFrame<'_>> {
@@ -106,9 +107,9 @@ pub fn parse_udp(frame: &[u8]) -> Option<UdpFrame<'_>> {
     let mut off = 12;
     let mut ethertype = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
     let mut vlan = None;
-    if ethertype == ETHERTYPE_VLAN {
+    if is_tpid(ethertype) {
         let tci = u16::from_be_bytes([*frame.get(off + 2)?, *frame.get(off + 3)?]);
-        vlan = Some(tci & 0x0fff);
+        vlan = Some(Tci::from_u16(tci).vid);
         off += 4;
         ethertype = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
     }
@@ -129,12 +130,16 @@ pub fn parse_udp(frame: &[u8]) -> Option<UdpFrame<'_>> {
     if frag & 0x3fff != 0 || *ip.get(9)? != 17 || total < ihl + 8 || total > ip.len() {
         return None;
     }
-    let src_ip = Ipv4Addr::new(*ip.get(12)?, ip[13], ip[14], ip[15]);
-    let dst_ip = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    let udp = &ip[ihl..total];
-    let src_port = u16::from_be_bytes([udp[0], udp[1]]);
-    let dst_port = u16::from_be_bytes([udp[2], udp[3]]);
-    let ulen = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+    let addr = |at: usize| -> Option<Ipv4Addr> {
+        let o: [u8; 4] = ip.get(at..at + 4)?.try_into().ok()?;
+        Some(Ipv4Addr::from(o))
+    };
+    let (src_ip, dst_ip) = (addr(12)?, addr(16)?);
+    let udp = ip.get(ihl..total)?;
+    let be16 =
+        |at: usize| -> Option<u16> { Some(u16::from_be_bytes([*udp.get(at)?, *udp.get(at + 1)?])) };
+    let (src_port, dst_port) = (be16(0)?, be16(2)?);
+    let ulen = usize::from(be16(4)?);
     if ulen < 8 || ulen > udp.len() {
         return None;
     }
@@ -146,7 +151,7 @@ pub fn parse_udp(frame: &[u8]) -> Option<UdpFrame<'_>> {
         dst_ip,
         src_port,
         dst_port,
-        payload: &udp[8..ulen],
+        payload: udp.get(8..ulen)?,
     })
 }
 
@@ -202,10 +207,23 @@ mod tests {
     }
 
     proptest! {
+        /// Any bytes, short/odd frames and announced-but-missing tags included: never a
+        /// panic, and a UDP frame's VLAN is the tag the Ethernet parser reads.
         #[test]
         fn parse_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = parse_udp(&data);
+            if let Some(u) = parse_udp(&data) {
+                prop_assert_eq!(u.vlan, crate::frame::peek_vlan(&data).map(|t| t.vid));
+            }
             let _ = peek_dst(&data);
+        }
+
+        /// Every prefix of a real tagged DHCP frame (the 14-byte 0x8100 case among them).
+        #[test]
+        fn truncated_frames_never_panic(cut in 0usize..400) {
+            let f = build_udp(Mac::new([2,0,0,0,0,1]), Mac::BROADCAST, Some(100), 0,
+                (Ipv4Addr::UNSPECIFIED, 68), (Ipv4Addr::BROADCAST, 67), &[7u8; 300]);
+            let p = parse_udp(&f[..cut.min(f.len())]);
+            prop_assert_eq!(p.is_some(), cut >= f.len());
         }
 
         #[test]
