@@ -27,7 +27,11 @@ fn now() -> i64 {
 }
 
 /// The store's record of a library load; `package` and its signer when this import brought it.
-pub fn record(l: &LoadRecord, package: &str, pkg_header: Option<&firmware::SignedHeader>) -> FirmwareLoad {
+pub fn record(
+    l: &LoadRecord,
+    package: &str,
+    pkg_header: Option<&firmware::SignedHeader>,
+) -> FirmwareLoad {
     let signer = l
         .header
         .as_ref()
@@ -115,7 +119,13 @@ pub fn import_path(
             || lower.ends_with(".cop.sgn")
             || lower.ends_with(".cop.sha512");
         if archive {
-            out.push(import_bytes(store, lib, &p.to_string_lossy(), &data, partial)?);
+            out.push(import_bytes(
+                store,
+                lib,
+                &p.to_string_lossy(),
+                &data,
+                partial,
+            )?);
         } else {
             loose.push((name, data));
         }
@@ -129,7 +139,11 @@ pub fn import_path(
     Ok(out)
 }
 
-fn record_report(store: &dyn Store, lib: &Library, rep: &ImportReport) -> Result<(), FirmwareError> {
+fn record_report(
+    store: &dyn Store,
+    lib: &Library,
+    rep: &ImportReport,
+) -> Result<(), FirmwareError> {
     for l in &rep.loads {
         store.put_firmware_load(&record(l, &rep.package, rep.header.as_ref()))?;
     }

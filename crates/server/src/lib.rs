@@ -297,10 +297,7 @@ pub async fn run(
             .await
             .map_err(|e| service_err("tftp/http")(e.to_string()))?;
         let deps = fileserver::Deps {
-            source: Some(Arc::new(ProvisionedFiles(
-                prov.clone(),
-                Some(sink.clone()),
-            ))),
+            source: Some(Arc::new(ProvisionedFiles(prov.clone(), Some(sink.clone())))),
             macs: Some(lease_macs.clone()),
             sink: Some(sink.clone()),
             observer: None,

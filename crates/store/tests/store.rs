@@ -488,7 +488,10 @@ fn firmware_loads_round_trip_and_replace() {
         models: vec!["7945".into(), "7965".into()],
         manifest_file: "SCCP45.9-4-2SR4-3S.loads".into(),
         complete: false,
-        images: vec![img("jar45sccp.9-4-2SR4-3.sbn", Some(10)), img("cnu45.9-4-2SR4-3.sbn", None)],
+        images: vec![
+            img("jar45sccp.9-4-2SR4-3.sbn", Some(10)),
+            img("cnu45.9-4-2SR4-3.sbn", None),
+        ],
         package: "cmterm-7945_7965-sccp.9-4-2SR4-3.zip".into(),
         signer: "CN=test".into(),
         header: "{}".into(),

@@ -43,8 +43,8 @@ fn library(target: &Target, dir: &Option<PathBuf>) -> anyhow::Result<firmware::L
         Some(d) => d.clone(),
         None => target.tftp_root()?,
     };
-    Ok(firmware::Library::open(&d)
-        .map_err(|e| anyhow::anyhow!("firmware directory {}: {e}", d.display()))?)
+    firmware::Library::open(&d)
+        .map_err(|e| anyhow::anyhow!("firmware directory {}: {e}", d.display()))
 }
 
 pub fn run(target: &Target, cmd: Command) -> anyhow::Result<ExitCode> {
@@ -89,7 +89,12 @@ pub fn run(target: &Target, cmd: Command) -> anyhow::Result<ExitCode> {
                 println!("no locale installed (import a *-locale-* package)");
             }
             for l in locs {
-                println!("{:<32} {} files: {}", l.name, l.files.len(), l.files.join(" "));
+                println!(
+                    "{:<32} {} files: {}",
+                    l.name,
+                    l.files.len(),
+                    l.files.join(" ")
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -168,7 +173,9 @@ fn list(store: &dyn Store, images: bool) -> anyhow::Result<String> {
                         format!("[{}] ", i.platform)
                     },
                     i.name,
-                    i.size.map(|s| s.to_string()).unwrap_or_else(|| "MISSING".into())
+                    i.size
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "MISSING".into())
                 );
             }
         }
