@@ -555,7 +555,7 @@ impl Validator {
             tftp_listen: self.sock("files.tftp_listen", f.tftp_listen, "0.0.0.0:69"),
             http_listen: self.sock("files.http_listen", f.http_listen, "0.0.0.0:6970"),
             max_transfers: self.int("files.max_transfers", f.max_transfers, 2000, 1, 1_000_000),
-            secure_cluster: f.secure_cluster.unwrap_or(false),
+            secure_cluster: f.secure_cluster.unwrap_or(true),
         }
     }
 

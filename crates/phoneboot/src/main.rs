@@ -68,6 +68,9 @@ enum Command {
     /// The firmware and locale library: import Cisco packages, list loads and locales.
     #[command(subcommand)]
     Firmware(cmd::firmware::Command),
+    /// The cluster's trust identity: certificates, import, key rollover, mixed mode.
+    #[command(subcommand)]
+    Security(cmd::security::Command),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -132,6 +135,7 @@ fn main() -> ExitCode {
         Command::Debug {
             what: DebugWhat::Cdp(a),
         } => cmd::show::debug(&cli.target, a),
+        Command::Security(c) => cmd::security::run(&cli.target, c),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod firmware;
+pub mod trust;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

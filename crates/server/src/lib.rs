@@ -14,6 +14,7 @@ mod dhcp_config;
 mod discovery_service;
 pub mod reservations;
 mod seed;
+mod trust_files;
 mod watch;
 
 use std::net::TcpListener as StdTcpListener;
@@ -277,7 +278,16 @@ pub async fn run(
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&db).map_err(|e| db_err(e.to_string()))?);
     seed::apply(&*store, &config).map_err(|e| db_err(e.to_string()))?;
+    // The cluster identity (made on first start) before any file is served: a damaged one
+    // stops the start with a clear error instead of serving unsigned files.
+    provision::trust::load_or_create(&*store, &config.node.name)
+        .map_err(|e| service_err("trust")(e.to_string()))?;
     let prov = Arc::new(Provisioner::new(store).map_err(|e| db_err(e.to_string()))?);
+    let trust = Arc::new(
+        provision::trust::TrustFiles::new(prov.clone())
+            .map_err(|e| service_err("trust")(e.to_string()))?,
+    );
+    tokio::spawn(trust.clone().follow());
     tracing::info!(files = prov.file_count(), database = %db.display(), "device database open");
 
     let lease_macs = Arc::new(LeaseMacs::default());
@@ -290,6 +300,9 @@ pub async fn run(
             http_bind: Some(config.files.http_listen),
             root: config.node.tftp_root.clone(),
             max_transfers: config.files.max_transfers as usize,
+            // Trust lists are always generated; `secure_cluster = false` in the file service's
+            // configuration still answers them "not found" (a cluster handing phones over
+            // to one that has no trust list, like CUCM's rollback to pre-8.0).
             secure_cluster: config.files.secure_cluster,
             ..fileserver::Config::default()
         };
@@ -297,7 +310,10 @@ pub async fn run(
             .await
             .map_err(|e| service_err("tftp/http")(e.to_string()))?;
         let deps = fileserver::Deps {
-            source: Some(Arc::new(ProvisionedFiles(prov.clone(), Some(sink.clone())))),
+            source: Some(Arc::new(trust_files::TrustedFiles {
+                files: ProvisionedFiles(prov.clone(), Some(sink.clone())),
+                trust: trust.clone(),
+            })),
             macs: Some(lease_macs.clone()),
             sink: Some(sink.clone()),
             observer: None,

@@ -37,6 +37,10 @@ pub struct CommonArgs {
     /// Fetch only the configuration file (no trust lists, locale, tones, rings, loads).
     #[arg(long)]
     pub config_only: bool,
+    /// Phones start out holding this trust list (an ITLFile.tlv, e.g. another cluster's):
+    /// they then accept only configuration signed by a key it lists.
+    #[arg(long, value_name = "FILE")]
+    pub itl: Option<std::path::PathBuf>,
     /// Seconds to wait for a voice VLAN before going on untagged.
     #[arg(long, default_value_t = 5.0)]
     pub discovery_timeout: f64,
@@ -99,9 +103,13 @@ impl CommonArgs {
         }
     }
 
-    pub fn boot_options(&self) -> BootOptions {
+    pub fn boot_options(&self) -> Result<BootOptions, String> {
         let s = |x: f64| Duration::from_secs_f64(x.max(0.001));
-        BootOptions {
+        let itl = match &self.itl {
+            Some(p) => Some(std::sync::Arc::new(crate::trust::holding_file(p)?)),
+            None => None,
+        };
+        Ok(BootOptions {
             timeouts: Timeouts {
                 discovery: s(self.discovery_timeout),
                 discovery_interval: Duration::from_secs(1),
@@ -120,7 +128,8 @@ impl CommonArgs {
             remove_address: !self.keep_addresses,
             sip_expires: 3600,
             anyip: self.anyip.clone(),
-        }
+            itl,
+        })
     }
 }
 
@@ -270,12 +279,14 @@ pub async fn run_boot(args: BootArgs) -> i32 {
     let model = args.model.0;
     let protocol = args.protocol.unwrap_or_else(|| model.default_protocol());
     set_failover(args.common.failover());
-    let env = match Env::open(
-        &args.common.raw_if,
-        &args.common.ip_if,
-        args.common.boot_options(),
-        None,
-    ) {
+    let opts = match args.common.boot_options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("sim boot: {e}");
+            return EXIT_SETUP;
+        }
+    };
+    let env = match Env::open(&args.common.raw_if, &args.common.ip_if, opts, None) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("sim boot: {e}");
@@ -354,12 +365,14 @@ pub async fn run_storm(args: StormArgs) -> i32 {
             .collect(),
     };
     set_failover(args.common.failover());
-    let env = match Env::open(
-        &args.common.raw_if,
-        &args.common.ip_if,
-        args.common.boot_options(),
-        None,
-    ) {
+    let opts = match args.common.boot_options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("sim storm: {e}");
+            return EXIT_SETUP;
+        }
+    };
+    let env = match Env::open(&args.common.raw_if, &args.common.ip_if, opts, None) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("sim storm: {e}");

@@ -48,3 +48,4 @@ pub mod report;
 pub mod stats;
 pub mod storm;
 pub mod tftp;
+pub mod trust;

@@ -84,6 +84,9 @@ pub struct BootOptions {
     /// so a storm adding one address per phone is quadratic (a quarter of the emulator's
     /// CPU at 10,000 phones). Must not contain a server's address.
     pub anyip: Vec<(Ipv4Addr, u8)>,
+    /// A trust list every phone starts out holding (`sim boot --itl FILE`), e.g. one from
+    /// another cluster.
+    pub itl: Option<Arc<crate::trust::PhoneTrust>>,
 }
 
 impl Default for BootOptions {
@@ -97,6 +100,7 @@ impl Default for BootOptions {
             remove_address: true,
             sip_expires: 3600,
             anyip: Vec::new(),
+            itl: None,
         }
     }
 }
@@ -270,6 +274,8 @@ struct Phone {
     address_added: bool,
     config: Option<PhoneConfig>,
     tftp_servers: Vec<Ipv4Addr>,
+    /// The trust list held (kept across the resets of a hold).
+    trust: crate::trust::PhoneTrust,
 }
 
 enum StepEnd {
@@ -281,7 +287,9 @@ enum StepEnd {
 impl Phone {
     fn new(env: Arc<Env>, spec: PhoneSpec, progress: Option<Arc<dyn Progress>>) -> Phone {
         let report = PhoneReport::new(spec.mac, spec.model.name, spec.protocol, SystemTime::now());
+        let trust = env.opts.itl.as_deref().cloned().unwrap_or_default();
         Phone {
+            trust,
             env,
             spec,
             clock: Clock(Instant::now()),
@@ -867,14 +875,34 @@ impl Phone {
         let mut http: Option<HttpClient> = None;
         let mut http_down = false;
         let optional = self.env.opts.optional_files;
-        if optional {
+        // A phone holding a trust list always asks for the lists (it may be offered a new one).
+        let mut itl_rejected = None;
+        if optional || self.trust.holds_list() {
             for f in m.security_files(&device) {
-                self.fetch(&f, &mut http, &mut http_down).await;
+                let (r, b) = self.fetch(&f, &mut http, &mut http_down).await;
+                if let (FileResult::Ok, Some(b), true) = (r, b, crate::trust::is_itl(&f)) {
+                    let note = crate::trust::offer_itl(&mut self.trust, &b);
+                    if let Err(e) = &note {
+                        itl_rejected = Some(format!("; {f}: {e}"));
+                    }
+                    if let Some(rec) = self.report.files.last_mut() {
+                        rec.detail = note.map(str::to_string).unwrap_or_else(|e| e);
+                    }
+                }
             }
         }
         // The configuration: SEP<MAC>.cnf.xml, else XMLDefault.cnf.xml; on "no answer" move
-        // along the option 150 list.
-        let sep = format!("{device}.cnf.xml");
+        // along the option 150 list. A phone holding a trust list asks for the `.sgn`.
+        let signed = self.trust.holds_list();
+        let sgn = |n: &str| {
+            if signed {
+                format!("{n}.sgn")
+            } else {
+                n.to_string()
+            }
+        };
+        let sep = sgn(&format!("{device}.cnf.xml"));
+        let xml_default = sgn("XMLDefault.cnf.xml");
         let mut body = None;
         let mut unreachable = Vec::new();
         while !self.tftp_servers.is_empty() {
@@ -886,20 +914,23 @@ impl Phone {
                     break;
                 }
                 FileResult::Missing => {
-                    let (r2, b2) = self
-                        .fetch("XMLDefault.cnf.xml", &mut http, &mut http_down)
-                        .await;
+                    let (r2, b2) = self.fetch(&xml_default, &mut http, &mut http_down).await;
                     match r2 {
                         FileResult::Ok => {
-                            self.report.config_file = Some("XMLDefault.cnf.xml".into());
+                            self.report.config_file = Some(xml_default.clone());
                             body = b2;
                         }
                         FileResult::Missing => {
+                            let (kind, why) = if signed {
+                                ("config_unsigned", ": this phone holds a trust list and accepts only signed (.sgn) configuration")
+                            } else {
+                                ("no_config", "")
+                            };
                             return StepEnd::Fail(Failure::new(
                                 Step::Files,
-                                "no_config",
+                                kind,
                                 format!(
-                                    "neither {sep} nor XMLDefault.cnf.xml exists on {}",
+                                    "neither {sep} nor {xml_default} exists on {}{why}",
                                     self.tftp_servers[0]
                                 ),
                             ));
@@ -908,7 +939,7 @@ impl Phone {
                             return StepEnd::Fail(Failure::new(
                                 Step::Files,
                                 "config_failed",
-                                format!("XMLDefault.cnf.xml: {}", self.last_file_detail()),
+                                format!("{xml_default}: {}", self.last_file_detail()),
                             ));
                         }
                     }
@@ -940,6 +971,18 @@ impl Phone {
                     unreachable.join("; ")
                 ),
             ));
+        };
+        let body = if signed {
+            let name = self.report.config_file.clone().unwrap_or_default();
+            match crate::trust::check_config(&self.trust, &name, &body) {
+                Ok(payload) => payload,
+                Err((kind, reason)) => {
+                    let reason = reason + itl_rejected.as_deref().unwrap_or("");
+                    return StepEnd::Fail(Failure::new(Step::Files, kind, reason));
+                }
+            }
+        } else {
+            body
         };
         let cfg = match cnf::parse_config(&body, m.sccp_device_type) {
             Ok(c) => c,

@@ -116,6 +116,16 @@ pub trait Store: Send + Sync {
         ip: Option<std::net::Ipv4Addr>,
     ) -> Result<(), StoreError>;
 
+    /// An opaque value kept with the cluster (shared by every node), e.g. the trust
+    /// identity with its private keys: never part of a snapshot, export or API answer.
+    fn blob(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores (or with `None` removes) a blob. Counts as a configuration change (files
+    /// derived from it, such as the trust lists, are rebuilt).
+    fn put_blob(&self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError>;
+    /// Stores `value` under `name` only if no value is there yet; returns what is stored
+    /// afterwards (so two nodes starting at once agree on one identity).
+    fn put_blob_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+
     /// Everything, read in one transaction.
     fn snapshot(&self) -> Result<Snapshot, StoreError>;
 

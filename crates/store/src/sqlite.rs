@@ -138,7 +138,14 @@ const MIGRATIONS: &[&str] = &[
         ip TEXT NOT NULL UNIQUE
     );
     ",
-    // 4: the firmware library: one row per load (.loads manifest), its images in fetch order.
+    // 4: opaque values kept with the cluster (the trust identity: keys and certificates).
+    "
+    CREATE TABLE cluster_blobs (
+        name TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    ",
+    // 5: the firmware library: one row per load (.loads manifest), its images in fetch order.
     "
     CREATE TABLE firmware_loads (
         name TEXT PRIMARY KEY,
@@ -1538,6 +1545,47 @@ impl Store for SqliteStore {
                 }
             }
             Ok(())
+        })
+    }
+
+    fn blob(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query_row(
+                    "SELECT value FROM cluster_blobs WHERE name = ?1",
+                    [name],
+                    |r| r.get::<_, Vec<u8>>(0),
+                )
+                .optional()?)
+        })
+    }
+
+    fn put_blob(&self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        self.write(|tx| {
+            match value {
+                Some(v) => tx.execute(
+                    "INSERT INTO cluster_blobs (name, value) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    params![name, v],
+                )?,
+                None => tx.execute("DELETE FROM cluster_blobs WHERE name = ?1", [name])?,
+            };
+            Ok(())
+        })
+    }
+
+    fn put_blob_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO cluster_blobs (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO NOTHING",
+                params![name, value],
+            )?;
+            Ok(tx.query_row(
+                "SELECT value FROM cluster_blobs WHERE name = ?1",
+                [name],
+                |r| r.get::<_, Vec<u8>>(0),
+            )?)
         })
     }
 

@@ -34,11 +34,11 @@ fn migrations_run_once_and_seed_defaults() {
     let path = dir.path().join("pb.db");
     {
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 4);
+        assert_eq!(s.schema_version().unwrap(), 5);
         s.add_line(&line("1000")).unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(s.schema_version().unwrap(), 5);
     assert_eq!(s.lines().unwrap().len(), 1, "reopening keeps data");
     assert_eq!(s.pools().unwrap()[0].name, DEFAULT_POOL);
     assert_eq!(s.groups().unwrap()[0].name, DEFAULT_GROUP);
@@ -512,4 +512,36 @@ fn firmware_loads_round_trip_and_replace() {
     l.name = "bad name".into();
     let e = s.put_firmware_load(&l).unwrap_err().to_string();
     assert!(e.contains("load"), "{e}");
+}
+
+#[test]
+fn blobs_are_kept_replaced_removed_and_first_writer_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pb.db");
+    let a = SqliteStore::open(&path).unwrap();
+    let b = SqliteStore::open(&path).unwrap();
+    assert_eq!(a.blob("trust.identity").unwrap(), None);
+    let gen0 = a.external_change_token().unwrap();
+    // Two nodes starting at once: the first identity stays, the second node reads it.
+    assert_eq!(
+        a.put_blob_if_absent("trust.identity", b"first").unwrap(),
+        b"first"
+    );
+    assert_eq!(
+        b.put_blob_if_absent("trust.identity", b"second").unwrap(),
+        b"first"
+    );
+    assert_ne!(
+        a.external_change_token().unwrap(),
+        gen0,
+        "a blob write is a change"
+    );
+    a.put_blob("trust.identity", Some(&[0u8, 255, 1])).unwrap();
+    assert_eq!(b.blob("trust.identity").unwrap(), Some(vec![0u8, 255, 1]));
+    a.put_blob("trust.identity", None).unwrap();
+    assert_eq!(b.blob("trust.identity").unwrap(), None);
+    // Not part of the snapshot that feeds files and the API.
+    b.put_blob("trust.identity", Some(b"secret")).unwrap();
+    let snap = format!("{:?}", b.snapshot().unwrap());
+    assert!(!snap.contains("secret"));
 }

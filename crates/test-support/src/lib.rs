@@ -143,3 +143,45 @@ pub fn phoneboot_bin() -> PathBuf {
     }
     dir.join("phoneboot")
 }
+
+/// A certutils program (`tlvfile`, `sgnfile`, `mkcert` ...), the independent implementation
+/// trust files are judged by (`../shared/peers/certutils`, or `$CERTUTILS_DIR`). Panics when
+/// it or its Python modules are missing: such a test must fail, never pass by skipping.
+pub fn certutils(tool: &str) -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(d) = std::env::var_os("CERTUTILS_DIR") {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs.push(manifest.join("../../../shared/peers/certutils"));
+    dirs.push(manifest.join("../../../../shared/peers/certutils"));
+    dirs.push(PathBuf::from("/work/shared/peers/certutils"));
+    let Some(p) = dirs.iter().map(|d| d.join(tool)).find(|p| p.exists()) else {
+        panic!("certutils {tool} not found (looked in {dirs:?}); set CERTUTILS_DIR");
+    };
+    let ok = Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "python3 with the cryptography module is needed for certutils (scripts/install-deps --test)"
+    );
+    p
+}
+
+/// Runs a certutils program with `args`, returning (success, stdout + stderr).
+pub fn run_certutils(tool: &str, args: &[&std::ffi::OsStr]) -> (bool, String) {
+    // Each program names its interpreter (python3, or bash for mkcert).
+    let out = Command::new(certutils(tool))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("python3 {tool}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}

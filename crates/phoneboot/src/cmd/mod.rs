@@ -5,6 +5,7 @@ pub mod config;
 pub mod firmware;
 pub mod lab;
 pub mod login;
+pub mod security;
 pub mod serve;
 pub mod show;
 pub mod target;
