@@ -52,12 +52,81 @@ struct Inner {
     boot_start: HashMap<Mac, SystemTime>,
 }
 
+/// Every counter series the event stream can feed, present at 0 from the start: a dashboard
+/// (packaging/grafana-dashboard.json) and `rate()` see a series before its first event.
+const COUNTER_SERIES: &[(&str, &str)] = &[
+    ("phoneboot_discovery_frames_total", "protocol=\"cdp\""),
+    ("phoneboot_discovery_frames_total", "protocol=\"lldp\""),
+    ("phoneboot_discovery_neighbours_lost_total", ""),
+    ("phoneboot_power_grants_total", ""),
+    ("phoneboot_voice_vlan_assignments_total", "given=\"true\""),
+    ("phoneboot_voice_vlan_assignments_total", "given=\"false\""),
+    ("phoneboot_dhcp_messages_total", "type=\"discover\""),
+    ("phoneboot_dhcp_messages_total", "type=\"offer\""),
+    ("phoneboot_dhcp_messages_total", "type=\"ack\""),
+    ("phoneboot_dhcp_messages_total", "type=\"nak\""),
+    ("phoneboot_dhcp_messages_total", "type=\"release\""),
+    ("phoneboot_dhcp_messages_total", "type=\"decline\""),
+    ("phoneboot_dhcp_acks_without_option150_total", ""),
+    ("phoneboot_files_served_total", "transport=\"tftp\""),
+    ("phoneboot_files_served_total", "transport=\"http\""),
+    ("phoneboot_file_bytes_total", "transport=\"tftp\""),
+    ("phoneboot_file_bytes_total", "transport=\"http\""),
+    (
+        "phoneboot_files_missing_total",
+        "transport=\"tftp\",kind=\"config\"",
+    ),
+    (
+        "phoneboot_files_missing_total",
+        "transport=\"http\",kind=\"config\"",
+    ),
+    ("phoneboot_files_failed_total", "transport=\"tftp\""),
+    ("phoneboot_files_failed_total", "transport=\"http\""),
+    ("phoneboot_registrations_total", "protocol=\"sccp\""),
+    ("phoneboot_registrations_total", "protocol=\"sip\""),
+    (
+        "phoneboot_registration_rejections_total",
+        "protocol=\"sccp\"",
+    ),
+    (
+        "phoneboot_registration_rejections_total",
+        "protocol=\"sip\"",
+    ),
+    ("phoneboot_keepalives_lost_total", "protocol=\"sccp\""),
+    ("phoneboot_keepalives_lost_total", "protocol=\"sip\""),
+    ("phoneboot_unregistrations_total", "protocol=\"sccp\""),
+    ("phoneboot_unregistrations_total", "protocol=\"sip\""),
+    ("phoneboot_resets_sent_total", "kind=\"reset\""),
+    ("phoneboot_resets_sent_total", "kind=\"restart\""),
+    ("phoneboot_resets_sent_total", "kind=\"apply_config\""),
+];
+
+/// The boot steps whose durations are kept (empty histograms are rendered too).
+const STEPS: [&str; 3] = ["dhcp", "files", "registration"];
+
 /// The counters the event stream feeds.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     inner: Mutex<Inner>,
     lagged: AtomicU64,
     logins_failed: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut inner = Inner::default();
+        for (name, labels) in COUNTER_SERIES {
+            inner.counters.insert((name, (*labels).to_string()), 0);
+        }
+        for step in STEPS {
+            inner.steps.insert(step, Histogram::default());
+        }
+        Metrics {
+            inner: Mutex::new(inner),
+            lagged: AtomicU64::new(0),
+            logins_failed: AtomicU64::new(0),
+        }
+    }
 }
 
 fn proto(p: Protocol) -> &'static str {
@@ -385,4 +454,36 @@ pub(crate) async fn handler(State(app): State<Arc<App>>) -> impl IntoResponse {
         )],
         render(&app),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh node already exposes every counter series and step histogram, at zero, so a
+    /// dashboard and `rate()` have a series before the first phone boots.
+    #[test]
+    fn every_series_is_present_at_zero_before_any_event() {
+        let m = Metrics::default();
+        let mut out = String::new();
+        m.render_counters(&mut out);
+        for (name, labels) in COUNTER_SERIES {
+            let line = if labels.is_empty() {
+                format!("{name} 0")
+            } else {
+                format!("{name}{{{labels}}} 0")
+            };
+            assert!(out.lines().any(|l| l == line), "missing {line}:\n{out}");
+        }
+        for step in STEPS {
+            let line = format!("phoneboot_boot_step_seconds_count{{step=\"{step}\"}} 0");
+            assert!(out.lines().any(|l| l == line), "missing {line}:\n{out}");
+        }
+        // One TYPE line per metric, even with several label sets.
+        let types = out
+            .lines()
+            .filter(|l| l.starts_with("# TYPE phoneboot_dhcp_messages_total "))
+            .count();
+        assert_eq!(types, 1, "{out}");
+    }
 }

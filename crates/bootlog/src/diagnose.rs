@@ -97,7 +97,15 @@ const STALL_AFTER: Duration = Duration::from_secs(30);
 
 fn is_config_file(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
+    let n = n.strip_suffix(".sgn").unwrap_or(&n);
     n.ends_with(".cnf.xml") || n.ends_with(".cnf") || n.ends_with("cnf.xml")
+}
+
+/// A signed configuration (`SEP<MAC>.cnf.xml.sgn`): only a phone holding a trust list asks
+/// for one.
+fn is_signed_config(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.strip_suffix(".sgn").is_some_and(is_config_file)
 }
 
 fn is_device_config(name: &str) -> bool {
@@ -552,7 +560,20 @@ pub fn diagnose(events: &[Event], ctx: &Context) -> Timeline {
             let FileServed { name, .. } = &e.kind else {
                 unreachable_verdict()
             };
-            if quiet {
+            if quiet && is_signed_config(name) {
+                (
+                    Outcome::Stalled,
+                    Some(Step::Files),
+                    format!("{name} served but the phone never registered"),
+                    Some(
+                        "this phone holds a trust list from another cluster (it asks for .sgn \
+                         files and rejected the configuration): erase its trust list on the \
+                         phone, or import that cluster's signing certificate (`phoneboot \
+                         security import`)"
+                            .into(),
+                    ),
+                )
+            } else if quiet {
                 let port = match reg_proto {
                     Some(Protocol::Sip) => "UDP/TCP 5060",
                     _ => "TCP 2000 (SCCP) or 5060 (SIP)",

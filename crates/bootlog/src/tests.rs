@@ -374,3 +374,27 @@ fn cached_statements_are_not_reprepared_per_phone() {
     assert!(s.get_status(rusqlite::StatementStatus::Run) >= 100);
     assert_eq!(s.get_status(rusqlite::StatementStatus::RePrepare), 0);
 }
+
+#[test]
+fn a_phone_asking_for_signed_config_that_never_registers_holds_a_foreign_trust_list() {
+    let mut events = full_boot(0);
+    events.truncate(5);
+    events.push(served(4, "ITLFile.tlv"));
+    events.push(served(5, "SEP001B54AABBCC.cnf.xml.sgn"));
+    // Still within the stall window: waiting, no verdict yet.
+    let t = diagnose(&events, &ctx_at(10));
+    assert_eq!(t.outcome, Outcome::InProgress);
+    let t = diagnose(&events, &ctx_at(300));
+    assert_eq!(t.outcome, Outcome::Stalled);
+    assert_eq!(t.stalled_at, Some(Step::Files));
+    let cause = t.cause.unwrap();
+    assert!(
+        cause.contains("this phone holds a trust list from another cluster (it asks for .sgn files and rejected the configuration): erase its trust list on the phone, or import that cluster's signing certificate"),
+        "{cause}"
+    );
+    // The same phone on the unsigned file: the ordinary "never registered" reading.
+    let mut plain = full_boot(0);
+    plain.truncate(6);
+    let t = diagnose(&plain, &ctx_at(300));
+    assert!(!t.cause.unwrap_or_default().contains("trust list"));
+}

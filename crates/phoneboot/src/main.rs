@@ -68,6 +68,11 @@ enum Command {
     /// The firmware and locale library: import Cisco packages, list loads and locales.
     #[command(subcommand)]
     Firmware(cmd::firmware::Command),
+    /// Write the node's state (device database with leases, admin users; optionally the boot
+    /// journal) into one archive, consistently, while the node runs.
+    Backup(cmd::backup::BackupArgs),
+    /// Restore a backup into this node's database (stop `phoneboot serve` first).
+    Restore(cmd::backup::RestoreArgs),
     /// The cluster's trust identity: certificates, import, key rollover, mixed mode.
     #[command(subcommand)]
     Security(cmd::security::Command),
@@ -75,6 +80,13 @@ enum Command {
     Completions {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (phoneboot.1 and one per subcommand) into a directory; the
+    /// Debian package ships them (scripts/package).
+    Manpages {
+        /// Directory to write `*.1` files into (created if missing).
+        #[arg(env = "PHONEBOOT_MANPAGES_DIR")]
+        dir: std::path::PathBuf,
     },
 }
 
@@ -135,6 +147,8 @@ fn main() -> ExitCode {
         Command::Debug {
             what: DebugWhat::Cdp(a),
         } => cmd::show::debug(&cli.target, a),
+        Command::Backup(a) => cmd::backup::backup(&cli.target, a),
+        Command::Restore(a) => cmd::backup::restore(&cli.target, a),
         Command::Security(c) => cmd::security::run(&cli.target, c),
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -145,6 +159,10 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Manpages { dir } => std::fs::create_dir_all(&dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| anyhow::anyhow!("writing manual pages into {}: {e}", dir.display())),
     };
     match result {
         Ok(code) => code,

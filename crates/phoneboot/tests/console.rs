@@ -234,6 +234,18 @@ fn cli_login_token_and_api_settings_surviving_a_restart() {
             r.text()
         );
     }
+    // The shipped Grafana dashboard only plots series this node exposes.
+    let used = dashboard_metrics();
+    assert!(used.len() >= 15, "dashboard uses too few metrics: {used:?}");
+    for name in &used {
+        assert!(
+            r.text().lines().any(|l| l
+                .strip_prefix(name.as_str())
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))),
+            "the Grafana dashboard plots {name}, which /metrics does not expose:\n{}",
+            r.text()
+        );
+    }
 
     // A real restart with the same configuration file: the API's setting stays.
     lab.stop_server().unwrap();
@@ -254,4 +266,30 @@ fn cli_login_token_and_api_settings_surviving_a_restart() {
     assert!(o.status.success(), "{}", all(&o));
     let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert!(stored.get(&url).is_none());
+}
+
+/// Every metric name the Grafana dashboard (packaging/grafana-dashboard.json) queries.
+fn dashboard_metrics() -> std::collections::BTreeSet<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../packaging/grafana-dashboard.json"
+    );
+    let text = std::fs::read_to_string(path).expect("packaging/grafana-dashboard.json");
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("dashboard is JSON");
+    let mut names = std::collections::BTreeSet::new();
+    for panel in dash["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            let mut rest = expr;
+            while let Some(i) = rest.find("phoneboot_") {
+                let tail = &rest[i..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                names.insert(tail[..end].to_string());
+                rest = &tail[end..];
+            }
+        }
+    }
+    names
 }

@@ -358,6 +358,89 @@ fn certutils_verifies_every_trust_file_served_over_http_and_tftp() {
     let _serve = node.serve();
     let show = node.cli_ok(&["security", "show"]);
     assert!(show.contains("sast:"), "{show}");
+
+    // Importing an admin's own certificate: an expired one, a key that is not the
+    // certificate's, or an EC key for the signing role are refused naming the problem;
+    // a good one replaces the role's identity and shows up.
+    let day = Duration::from_secs(86_400);
+    let old = std::time::SystemTime::now() - day * 400;
+    let expired = trust::Identity::generate_rsa("old-tftp", "Admin", old, 30).unwrap();
+    let good =
+        trust::Identity::generate_rsa("admin-tftp", "Admin", std::time::SystemTime::now(), 365)
+            .unwrap();
+    let ec = trust::Identity::generate_ec("admin-ec", "Admin", std::time::SystemTime::now(), 365)
+        .unwrap();
+    let w = |n: &str, t: String| {
+        let p = out.join(n);
+        std::fs::write(&p, t).unwrap();
+        p.display().to_string()
+    };
+    let (exp_c, exp_k) = (
+        w("exp.crt", expired.cert_pem()),
+        w("exp.key", expired.key_pem().unwrap()),
+    );
+    let (good_c, good_k) = (
+        w("good.crt", good.cert_pem()),
+        w("good.key", good.key_pem().unwrap()),
+    );
+    let (ec_c, ec_k) = (
+        w("ec.crt", ec.cert_pem()),
+        w("ec.key", ec.key_pem().unwrap()),
+    );
+    let refused = |args: &[&str], want: &str| {
+        let o = node.cli(args);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(!o.status.success() && err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    refused(
+        &[
+            "security", "import", "--role", "tftp", "--cert", &exp_c, "--key", &exp_k,
+        ],
+        "expired",
+    );
+    refused(
+        &[
+            "security", "import", "--role", "tftp", "--cert", &good_c, "--key", &exp_k,
+        ],
+        "do not belong together",
+    );
+    refused(
+        &[
+            "security", "import", "--role", "sast", "--cert", &ec_c, "--key", &ec_k,
+        ],
+        "needs an RSA key",
+    );
+    refused(
+        &[
+            "security", "import", "--role", "tftp", "--cert", &good_k, "--key", &good_k,
+        ],
+        "--cert",
+    );
+    node.cli_ok(&[
+        "security", "import", "--role", "tftp", "--cert", &good_c, "--key", &good_k,
+    ]);
+    let show = node.cli_ok(&["security", "show"]);
+    assert!(show.contains("CN=admin-tftp"), "{show}");
+    // The running server re-signs with the imported key.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let good_pem = out.join("good.crt");
+    loop {
+        let sgn = out.join("after-import.sgn");
+        assert_eq!(node.http_get("SEP001B54AA0001.cnf.xml.sgn", &sgn), 200);
+        let (_, text) = run_certutils(
+            "sgnfile",
+            &[os("-p"), os("-t"), good_pem.as_os_str(), sgn.as_os_str()],
+        );
+        if text.contains("Valid signature") && !text.contains("Invalid") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not re-signed with the imported key: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 /// Overwrites the stored identity blob with truncated bytes, as a damaged disk would.

@@ -63,6 +63,14 @@ pub fn save(store: &dyn Store, id: &ClusterIdentity) -> Result<(), TrustError> {
     Ok(())
 }
 
+/// The nodes as the trust lists name them: each distinct host once, sorted.
+pub fn node_names(store: &dyn Store) -> Result<Vec<NodeName>, TrustError> {
+    let mut hosts: Vec<String> = store.nodes()?.into_iter().map(|n| n.host).collect();
+    hosts.sort();
+    hosts.dedup();
+    Ok(hosts.into_iter().map(|host| NodeName { host }).collect())
+}
+
 pub fn mixed_mode(store: &dyn Store) -> Result<bool, TrustError> {
     Ok(store.blob(MIXED_MODE_BLOB)?.is_some_and(|v| v == b"1"))
 }

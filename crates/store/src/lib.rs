@@ -9,6 +9,7 @@
 //! SQL is kept portable: plain `CREATE TABLE`, `INSERT ... ON CONFLICT ... DO UPDATE`,
 //! no SQLite-only types; the only SQLite-specific parts are the PRAGMAs and `?N` parameters.
 
+pub mod backup;
 pub mod bat;
 mod error;
 pub mod model;

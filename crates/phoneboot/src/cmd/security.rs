@@ -32,6 +32,9 @@ pub enum Command {
         #[arg(long)]
         finish: bool,
     },
+    /// Write the cluster's current ITLFile.tlv to FILE (e.g. for `sim boot --itl`, or to
+    /// check it with certutils' tlvfile).
+    Itl { file: PathBuf },
     /// Mixed mode: serve CTLFile.tlv / CTLSEP<MAC>.tlv as well.
     MixedMode {
         /// on or off
@@ -208,6 +211,21 @@ pub fn run(target: &Target, cmd: Command) -> anyhow::Result<ExitCode> {
                     next.list_signer().info().sha1
                 );
             }
+        }
+        Command::Itl { file } => {
+            let Some(id) = ptrust::load(&*store)? else {
+                bail!("no cluster identity yet: `phoneboot serve` makes one on its first start");
+            };
+            let nodes = ptrust::node_names(&*store)?;
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as u32)
+                .unwrap_or(0);
+            let bytes = id
+                .build_itl(&nodes, now)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            std::fs::write(&file, bytes).with_context(|| format!("{}", file.display()))?;
+            println!("wrote {}", file.display());
         }
         Command::MixedMode { state } => {
             let on = match state.as_str() {
