@@ -171,6 +171,24 @@ pub static MODELS: &[ModelInfo] = &[
         Some("SIP41.9-4-2SR3-1S"),
         6
     ),
+    // The Gigabit variants: device types 309/308 in CUCM's `typemodel` table (as dumped by
+    // public AXL tooling) and chan-sccp's XMLDefault; same SCCP41/SIP41 loads as 7941/7961.
+    model!(
+        "7941G-GE",
+        Java7900,
+        309,
+        Some("SCCP41.9-4-2SR3-1S"),
+        Some("SIP41.9-4-2SR3-1S"),
+        2
+    ),
+    model!(
+        "7961G-GE",
+        Java7900,
+        308,
+        Some("SCCP41.9-4-2SR3-1S"),
+        Some("SIP41.9-4-2SR3-1S"),
+        6
+    ),
     model!(
         "7942",
         Java7900,
@@ -227,8 +245,10 @@ pub static MODELS: &[ModelInfo] = &[
         Some("SIP75.9-4-2SR3-1S"),
         8
     ),
-    // Device-type ids of 7811/8845/8865 follow CUCM's TypeModel table as we recall it
-    // [unverified]; phones do not send them over SIP, so only the admin API shows them.
+    // Device-type ids of the SIP-only models are CUCM's `typemodel` enums (7811 36213,
+    // 7832 36247, 8811 36217, 8845 36224, 8865 36225, 8851NR 36232, 8865NR 36248,
+    // 8832 36258), as a public AXL tool's dump of that table lists them; phones do not send
+    // them over SIP, so they name the XMLDefault `loadInformation<N>` entries and the API.
     model!(
         "7811",
         Sip7800,
@@ -245,6 +265,15 @@ pub static MODELS: &[ModelInfo] = &[
         Some("sip78xx.14-2-1-0001-14"),
         2
     ),
+    // Conference phone with 7800-style SIP firmware (`sip7832.<ver>.loads`, firmware.md §4).
+    model!(
+        "7832",
+        Sip7800,
+        36247,
+        NONE,
+        Some("sip7832.14-2-1-0001-14"),
+        1
+    ),
     model!(
         "7841",
         Sip7800,
@@ -260,6 +289,23 @@ pub static MODELS: &[ModelInfo] = &[
         NONE,
         Some("sip78xx.14-2-1-0001-14"),
         16
+    ),
+    model!(
+        "8811",
+        Sip8800,
+        36217,
+        NONE,
+        Some("sip88xx.14-2-1-0001-14"),
+        5
+    ),
+    // Conference phone, 8800-style SIP firmware (`sip8832.<ver>.loads`, firmware.md §4).
+    model!(
+        "8832",
+        Sip8800,
+        36258,
+        NONE,
+        Some("sip8832.14-2-1-0001-14"),
+        1
     ),
     model!(
         "8841",
@@ -285,6 +331,15 @@ pub static MODELS: &[ModelInfo] = &[
         Some("sip88xx.14-2-1-0001-14"),
         5
     ),
+    // "No Radio" variants (no Wi-Fi/Bluetooth): same firmware as the base model.
+    model!(
+        "8851NR",
+        Sip8800,
+        36232,
+        NONE,
+        Some("sip88xx.14-2-1-0001-14"),
+        5
+    ),
     model!(
         "8861",
         Sip8800,
@@ -297,6 +352,14 @@ pub static MODELS: &[ModelInfo] = &[
         "8865",
         Sip8800,
         36225,
+        NONE,
+        Some("sip8845_65.14-2-1-0001-14"),
+        5
+    ),
+    model!(
+        "8865NR",
+        Sip8800,
+        36248,
         NONE,
         Some("sip8845_65.14-2-1-0001-14"),
         5
@@ -315,8 +378,19 @@ pub fn lookup(s: &str) -> Option<&'static ModelInfo> {
             t = rest.trim_start().to_string();
         }
     }
+    // `CP-7941G-GE` and `8851NR` are models of their own; otherwise the trailing `G` of a
+    // part number (`CP-7965G`) is noise.
+    if let Some(m) = MODELS.iter().find(|m| m.number == t) {
+        return Some(m);
+    }
     let t = t.trim_end_matches('G');
     MODELS.iter().find(|m| m.number == t)
+}
+
+/// The model whose SCCP/CUCM device type is `t` (SCCP Register.deviceType), for
+/// auto-registration of an unknown phone.
+pub fn by_device_type(t: u32) -> Option<&'static ModelInfo> {
+    MODELS.iter().find(|m| m.device_type == t)
 }
 
 /// Canonical names of all models, for error messages.
@@ -495,6 +569,11 @@ mod tests {
             assert_eq!(lookup(s).map(|m| m.device_type), Some(436), "{s}");
         }
         assert!(lookup("Cisco 1234").is_none());
+        assert_eq!(lookup("CP-7941G-GE").map(|m| m.device_type), Some(309));
+        assert_eq!(lookup("Cisco 7961G-GE").map(|m| m.device_type), Some(308));
+        assert_eq!(lookup("CP-8851NR").map(|m| m.device_type), Some(36232));
+        assert_eq!(lookup("8865NR").map(|m| m.device_type), Some(36248));
+        assert_eq!(lookup("CP-7941G").map(|m| m.device_type), Some(115));
         assert!(lookup("").is_none());
     }
 

@@ -52,6 +52,9 @@ pub struct PoolView {
     /// In priority order: the first is tried first.
     pub call_managers: Vec<CallManager>,
     pub connection_monitor_duration: u32,
+    /// Longest SIP registration the registrar grants this pool's phones (CUCM's SIP station
+    /// keepalive interval, 120 s); also the file's `timerRegisterExpires`.
+    pub sip_register_interval: u32,
 }
 
 /// Cluster-wide settings every file carries.
@@ -158,7 +161,10 @@ pub fn render_sep(d: &DeviceView<'_>) -> Rendered {
     x.open("commonProfile");
     x.leaf("phonePassword", &d.globals.phone_password);
     x.leaf_bool("backgroundImageAccess", true);
-    x.leaf_num("callLogBlfEnabled", if sip { 1 } else { 2 });
+    // Presence/BLF subscriptions are not served (SUBSCRIBE gets 489), so BLF in the call
+    // log stays off: 2 is "disabled, not user modifiable" on 7900-series firmware, 0 is
+    // "disabled" on 7800/8800 (usecallmanager.nz, SEPMAC.cnf.xml `callLogBlfEnabled`).
+    x.leaf_num("callLogBlfEnabled", if sip && enterprise { 0 } else { 2 });
     x.close("commonProfile");
     x.leaf("loadInformation", d.load);
     if enterprise {
@@ -412,11 +418,16 @@ fn sip_profile(x: &mut Xml, d: &DeviceView<'_>) {
     x.leaf_num("uriDialingDisplayPreference", 1);
     x.close("sipCallFeatures");
     x.open("sipStack");
+    let register_expires = match d.pool.sip_register_interval {
+        0 => 120,
+        n => n,
+    };
+    let register_expires = register_expires.to_string();
     for (k, v) in [
         ("sipInviteRetx", "6"),
         ("sipRetx", "10"),
         ("timerInviteExpires", "180"),
-        ("timerRegisterExpires", "3600"),
+        ("timerRegisterExpires", register_expires.as_str()),
         ("timerRegisterDelta", "5"),
         ("timerKeepAliveExpires", "120"),
         ("timerSubscribeExpires", "120"),
@@ -603,11 +614,70 @@ pub fn render_dial_template(rules: &[DialRule]) -> Rendered {
     Rendered::from_xml(x)
 }
 
-/// Soft-key sets per call state for a template. "Standard Feature" adds park/pickup keys.
+/// A soft key as SIP firmware defines it in the soft-key file: the key identifier, the
+/// numeric tag, the event the phone raises and its help text id. The numbers are the ones
+/// usecallmanager.nz documents for enterprise SIP firmware ("Soft Keys": `softKeyDef`);
+/// keys the phones do not know (e.g. `Conference`, `Divert`) are not rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoftKeyDef {
+    pub key_id: &'static str,
+    pub tag: u32,
+    pub event_id: u32,
+    pub help_id: u32,
+}
+
+const fn sk(key_id: &'static str, tag: u32, event_id: u32, help_id: u32) -> SoftKeyDef {
+    SoftKeyDef {
+        key_id,
+        tag,
+        event_id,
+        help_id,
+    }
+}
+
+/// Every SIP soft key phoneboot can place, with its firmware numbers.
+pub const SIP_SOFT_KEYS: &[SoftKeyDef] = &[
+    sk("Undefined", 0, 0, 0),
+    sk("Redial", 1, 1, 301),
+    sk("NewCall", 2, 2, 302),
+    sk("Hold", 3, 3, 303),
+    sk("Transfer", 4, 4, 304),
+    sk("CFwdAll", 5, 5, 305),
+    sk("<<", 8, 8, 308),
+    sk("EndCall", 9, 9, 309),
+    sk("Resume", 10, 10, 310),
+    sk("Answer", 11, 11, 311),
+    sk("Confrn", 13, 13, 313),
+    sk("Park", 14, 14, 314),
+    sk("Join", 15, 15, 315),
+    sk("MeetMe", 16, 16, 316),
+    sk("PickUp", 17, 17, 317),
+    sk("GPickUp", 18, 18, 318),
+    sk("RmLstC", 57, 19, 319),
+    sk("CallBack", 65, 20, 320),
+    sk("DND", 63, 69, 369),
+    sk("QRT", 75, 22, 322),
+    sk("MCID", 76, 27, 327),
+    sk("Select", 78, 29, 329),
+    sk("ConfList", 79, 30, 330),
+    sk("iDivert", 80, 31, 331),
+    sk("OPickUp", 91, 34, 334),
+    sk("HLog", 92, 35, 335),
+    sk("AbbrDial", 7740, 71, 371),
+    sk("Record", 7747, 74, 374),
+];
+
+/// The definition of a SIP soft key by its identifier.
+pub fn sip_soft_key(key_id: &str) -> Option<&'static SoftKeyDef> {
+    SIP_SOFT_KEYS.iter().find(|k| k.key_id == key_id)
+}
+
+/// Soft-key sets per call state for a template, in the call-state names SIP firmware reads.
+/// "Standard Feature" adds park/pickup/DND keys. Every key is one the state accepts.
 fn softkey_sets(template: &str) -> Vec<(&'static str, Vec<&'static str>)> {
     let feature = template.eq_ignore_ascii_case("Standard Feature");
     let mut on_hook = vec!["Redial", "NewCall", "CFwdAll"];
-    let mut connected = vec!["Hold", "EndCall", "Transfer", "Conference"];
+    let mut connected = vec!["Hold", "EndCall", "Transfer", "Confrn"];
     if feature {
         on_hook.extend(["PickUp", "GPickUp", "DND"]);
         connected.push("Park");
@@ -615,39 +685,52 @@ fn softkey_sets(template: &str) -> Vec<(&'static str, Vec<&'static str>)> {
     vec![
         ("On Hook", on_hook),
         ("Off Hook", vec!["Redial", "EndCall", "CFwdAll"]),
+        ("Off Hook With Feature", vec!["Redial", "EndCall"]),
         ("Digits After First", vec!["<<", "EndCall"]),
         ("Ring Out", vec!["EndCall"]),
-        ("Ring In", vec!["Answer", "Divert"]),
         ("Connected", connected),
-        ("On Hold", vec!["Resume", "NewCall", "EndCall"]),
-        ("Off Hook With Feature", vec!["Redial", "EndCall"]),
+        ("Connected No Feature", vec!["EndCall"]),
+        ("Connected Transfer", vec!["EndCall", "Transfer"]),
+        ("Connected Conference", vec!["EndCall", "Confrn"]),
+        ("On Hold", vec!["Resume", "NewCall"]),
+        ("Ring In", vec!["Answer", "iDivert"]),
+        ("Remote In Use", vec![]),
     ]
 }
 
-/// The soft-key file SIP phones fetch (`sipProfile/softKeyFile`). Event/help ids are not
-/// rendered: their values are [unverified]; phones fall back to built-in definitions.
+/// The soft-key file SIP phones fetch (`softKeyFile`): one `softKeyDef` per key used, with
+/// its numeric tag, event and help ids, then the sets per call state. SCCP phones get their
+/// soft keys over SCCP (SoftKeyTemplateRes), not from this file.
 pub fn render_softkeys(template: &str) -> Rendered {
     let sets = softkey_sets(template);
-    let mut keys: Vec<&str> = Vec::new();
+    let mut keys: Vec<&'static SoftKeyDef> = Vec::new();
     for (_, ks) in &sets {
         for k in ks {
-            if !keys.contains(k) {
-                keys.push(k);
+            if let Some(def) = sip_soft_key(k) {
+                if !keys.iter().any(|d| d.key_id == def.key_id) {
+                    keys.push(def);
+                }
             }
         }
     }
-    let mut x = Xml::new(2048);
+    let mut x = Xml::new(4096);
     x.open("softKeyCfg");
     x.version_stamp();
     x.open("typeSoftKey");
     for k in &keys {
-        x.open_attrs("softKeyDef", &[("keyID", k)]);
-        x.leaf("tag", k);
+        x.open_attrs("softKeyDef", &[("keyID", k.key_id)]);
+        x.leaf_num("tag", k.tag);
+        x.leaf_num("eventID", k.event_id);
+        x.leaf_num("helpID", k.help_id);
         x.close("softKeyDef");
     }
     x.close("typeSoftKey");
     x.open("softKeySets");
     for (state, ks) in &sets {
+        if ks.is_empty() {
+            x.empty_attrs("softKeySet", &[("id", state)]);
+            continue;
+        }
         x.open_attrs("softKeySet", &[("id", state)]);
         for k in ks {
             x.empty_attrs("softKey", &[("keyID", k)]);

@@ -36,6 +36,7 @@ fn hq_pool() -> PoolView {
             node("pb-node-b", "phoneboot node B (secondary)", "192.0.2.22"),
         ],
         connection_monitor_duration: 120,
+        sip_register_interval: 120,
     }
 }
 
@@ -199,7 +200,19 @@ fn sip_file_matches_the_reference_example() {
             skip = false;
         }
     }
-    let expected = expected.replace("softkeys-standard.xml", "softkeys-standard-user.xml");
+    // Two deliberate differences from the CUCM sample (issue 24 item 3): the registration
+    // interval is the pool's (CUCM's station keepalive, 120 s, is what CUCM grants anyway),
+    // and call-log BLF is off because presence subscriptions are not served (489).
+    let expected = expected
+        .replace("softkeys-standard.xml", "softkeys-standard-user.xml")
+        .replace(
+            "<timerRegisterExpires>3600</timerRegisterExpires>",
+            "<timerRegisterExpires>120</timerRegisterExpires>",
+        )
+        .replace(
+            "<callLogBlfEnabled>1</callLogBlfEnabled>",
+            "<callLogBlfEnabled>0</callLogBlfEnabled>",
+        );
     assert_eq!(normalise(&text), expected);
     element_paths(&got.bytes);
     insta::assert_snapshot!("sep_sip_8851", text);

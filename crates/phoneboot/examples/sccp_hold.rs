@@ -36,11 +36,6 @@ fn mac_of(i: usize) -> [u8; 6] {
     [0x00, 0x1B, b[0], b[1], b[2], b[3]]
 }
 
-/// The soft open-file limit raised to the hard one; each held phone is a descriptor.
-fn raise_nofile() -> u64 {
-    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024)
-}
-
 #[derive(Default)]
 struct Counts {
     registered: AtomicUsize,
@@ -51,7 +46,7 @@ struct Counts {
 }
 
 fn main() {
-    let limit = raise_nofile();
+    let limit = sccp_server::raise_nofile_limit(0).unwrap_or(1024);
     let mode = std::env::args().nth(1).unwrap_or_default();
     let server: SocketAddr = arg("--server", SocketAddr::from(([127, 0, 0, 1], 2000)));
     let (from, to) = (arg("--from", 0usize), arg("--to", 0usize));

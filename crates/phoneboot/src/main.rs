@@ -172,3 +172,67 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// (flag as `--long`, or a positional's value name, its variable) for every argument
+    /// with an environment twin, in every subcommand.
+    fn env_flags(c: &clap::Command, out: &mut BTreeSet<(String, String)>) {
+        for a in c.get_arguments() {
+            if let Some(env) = a.get_env() {
+                let name = match a.get_long() {
+                    Some(l) => format!("--{l}"),
+                    None => a.get_id().as_str().to_uppercase(),
+                };
+                out.insert((name, env.to_string_lossy().into_owned()));
+            }
+        }
+        for s in c.get_subcommands() {
+            env_flags(s, out);
+        }
+    }
+
+    /// Does the README name `flag` with `env`: "`... --flag` (`ENV`" or "(`ENV`, also `... --flag`)"?
+    fn readme_names(text: &str, flag: &str, env: &str) -> bool {
+        let direct = text.match_indices(&format!("` (`{env}`")).any(|(i, _)| {
+            text[..i]
+                .rsplit('`')
+                .next()
+                .is_some_and(|f| f.ends_with(flag))
+        });
+        let also = format!("(`{env}`, also `");
+        direct
+            || text.match_indices(&also).any(|(i, _)| {
+                text[i + also.len()..]
+                    .split('`')
+                    .next()
+                    .is_some_and(|f| f.ends_with(flag))
+            })
+    }
+
+    /// README.md names exactly the flags that have an environment-variable twin.
+    #[test]
+    fn the_readme_names_every_environment_twin() {
+        let mut found = BTreeSet::new();
+        env_flags(&Cli::command(), &mut found);
+        assert!(found.len() >= 10, "{found:?}");
+        let readme = include_str!("../../../README.md");
+        let text = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (flag, env) in &found {
+            assert!(
+                readme_names(&text, flag, env),
+                "README.md does not name {flag} ({env})"
+            );
+        }
+        assert!(!readme_names(&text, "--count", "PHONEBOOT_DB"));
+        let named: BTreeSet<&str> = readme
+            .split('`')
+            .filter(|w| w.starts_with("PHONEBOOT_") && *w != "PHONEBOOT_LOG")
+            .collect();
+        let have: BTreeSet<&str> = found.iter().map(|(_, e)| e.as_str()).collect();
+        assert_eq!(named, have, "README.md names a twin no flag has");
+    }
+}

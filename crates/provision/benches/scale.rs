@@ -79,6 +79,7 @@ fn main() {
             user_locale: "English_United_States".into(),
             network_locale: "United_States".into(),
             connection_monitor_duration: 120,
+            sip_register_interval: store::DEFAULT_SIP_REGISTER_INTERVAL,
         })
         .unwrap();
 

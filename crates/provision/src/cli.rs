@@ -175,6 +175,9 @@ pub struct PoolFields {
     /// Seconds before failing back to a higher-priority node.
     #[arg(long)]
     pub monitor_secs: Option<u32>,
+    /// Longest SIP registration granted to the pool's phones (CUCM: 120 s).
+    #[arg(long)]
+    pub sip_register_secs: Option<u32>,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -661,6 +664,9 @@ fn apply_pool_fields(p: &mut DevicePool, f: &PoolFields) {
     if let Some(v) = f.monitor_secs {
         p.connection_monitor_duration = v;
     }
+    if let Some(v) = f.sip_register_secs {
+        p.sip_register_interval = v;
+    }
 }
 
 fn find_pool(t: &dyn Target, name: &str) -> Result<Option<DevicePool>, CliError> {
@@ -684,6 +690,7 @@ fn pool(t: &dyn Target, c: &PoolCmd) -> Result<String, CliError> {
                 user_locale: "English_United_States".into(),
                 network_locale: "United_States".into(),
                 connection_monitor_duration: 120,
+                sip_register_interval: store::DEFAULT_SIP_REGISTER_INTERVAL,
             };
             apply_pool_fields(&mut p, fields);
             t.put_pool(&p)?;
@@ -722,7 +729,7 @@ fn pool(t: &dyn Target, c: &PoolCmd) -> Result<String, CliError> {
                 .filter(|d| d.device_pool == p.name)
                 .count();
             Ok(format!(
-                "name:             {}\ncallmanager group: {} ({})\ndate/time group:  {}\nuser locale:      {}\nnetwork locale:   {}\nmonitor duration: {}\ndevices:          {}\n",
+                "name:             {}\ncallmanager group: {} ({})\ndate/time group:  {}\nuser locale:      {}\nnetwork locale:   {}\nmonitor duration: {}\nSIP registration: {} s\ndevices:          {}\n",
                 p.name,
                 p.cm_group,
                 members.join(" > "),
@@ -730,6 +737,7 @@ fn pool(t: &dyn Target, c: &PoolCmd) -> Result<String, CliError> {
                 p.user_locale,
                 p.network_locale,
                 p.connection_monitor_duration,
+                p.sip_register_interval,
                 n
             ))
         }

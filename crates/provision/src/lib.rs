@@ -365,6 +365,7 @@ impl State {
                     tftp_default: group.map(|g| g.tftp_default).unwrap_or(true),
                     call_managers,
                     connection_monitor_duration: p.connection_monitor_duration,
+                    sip_register_interval: p.sip_register_interval,
                 };
                 (p.name.clone(), Arc::new(view))
             })

@@ -63,6 +63,7 @@ fn setup() -> (tempfile::TempDir, Provisioner) {
             user_locale: "English_United_States".into(),
             network_locale: "United_States".into(),
             connection_monitor_duration: 120,
+            sip_register_interval: store::DEFAULT_SIP_REGISTER_INTERVAL,
         })
         .unwrap();
     }
@@ -545,6 +546,7 @@ fn device_files_are_held_compressed_and_read_back_exactly() {
         user_locale: "English_United_States".into(),
         network_locale: "United_States".into(),
         connection_monitor_duration: 77,
+        sip_register_interval: store::DEFAULT_SIP_REGISTER_INTERVAL,
     })
     .unwrap();
     for i in (0..700u32).step_by(5) {

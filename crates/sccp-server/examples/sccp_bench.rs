@@ -27,14 +27,6 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// `n` descriptors if root may raise the hard limit, else the whole hard limit (this
-/// sandbox's 20,000 cannot be raised).
-fn raise_fd_limit(n: u64) {
-    if rlimit::setrlimit(rlimit::Resource::NOFILE, n, n).is_err() {
-        let _ = rlimit::increase_nofile_limit(n);
-    }
-}
-
 fn rss_kib(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.lines()
@@ -286,7 +278,8 @@ fn hold_phase(hold: usize, per: usize, concurrency: usize) -> (usize, usize, u64
 }
 
 fn main() {
-    raise_fd_limit(200_000);
+    // 200,000 descriptors if root may raise the hard limit, else the whole hard limit.
+    let _ = sccp_server::raise_nofile_limit(200_000);
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("server") => return server_main(arg("--devices", 100_000)),

@@ -19,6 +19,21 @@
 
 pub mod phone;
 
+/// Raises the soft open-file limit to the hard one, first lifting the hard limit to `want` when
+/// it is lower and the process may (root). Every held SCCP/TCP phone costs a descriptor on
+/// both ends, so the server (`phoneboot serve`), the emulator and the load clients all call
+/// this; systemd and shells often give a soft limit of 1,024 under a hard one of 500,000.
+/// Returns the soft limit now in force.
+pub fn raise_nofile_limit(want: u64) -> io::Result<u64> {
+    if let Ok((_, hard)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        if hard < want {
+            // Only root may raise the hard limit; otherwise the hard limit stays the ceiling.
+            let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, want, want);
+        }
+    }
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
 pub use sccp::{
     AutoRegisterError, CallManager, LeaseCheck, MemoryDirectory, SccpDevice, SccpDirectory,
     SccpLine, SpeedDial,

@@ -110,10 +110,9 @@ impl sccp::SccpDirectory for SccpDirectory {
     ) -> Result<sccp::SccpDevice, sccp::AutoRegisterError> {
         let model = model_for_device_type(device_type)
             .ok_or(sccp::AutoRegisterError::UnsupportedModel(device_type))?;
-        match self.prov.auto_register(name, model, Some(Protocol::Sccp)) {
-            Ok(_) => {}
-            Err(e) => return Err(classify_autoreg(e.to_string())),
-        }
+        self.prov
+            .auto_register(name, model, Some(Protocol::Sccp))
+            .map_err(autoreg_error)?;
         let d = self
             .prov
             .device(name)
@@ -122,22 +121,21 @@ impl sccp::SccpDirectory for SccpDirectory {
     }
 }
 
-fn classify_autoreg(msg: String) -> sccp::AutoRegisterError {
-    let lower = msg.to_ascii_lowercase();
-    if lower.contains("disabled") || lower.contains("is off") {
-        sccp::AutoRegisterError::Disabled
-    } else if lower.contains("free") || lower.contains("exhausted") {
-        sccp::AutoRegisterError::RangeExhausted
-    } else {
-        sccp::AutoRegisterError::Store(msg)
+/// The store's typed refusal as the SCCP service's reason (no reading of messages).
+fn autoreg_error(e: provision::ProvisionError) -> sccp::AutoRegisterError {
+    use store::{AutoRegRefusal, StoreError};
+    match e {
+        provision::ProvisionError::Store(StoreError::AutoRegistration(r)) => match r {
+            AutoRegRefusal::Disabled => sccp::AutoRegisterError::Disabled,
+            AutoRegRefusal::RangeFull { .. } => sccp::AutoRegisterError::RangeExhausted,
+        },
+        other => sccp::AutoRegisterError::Store(other.to_string()),
     }
 }
 
 /// The catalogue model whose SCCP device type is `t` (e.g. 7 = 7960).
 fn model_for_device_type(t: u32) -> Option<&'static str> {
-    cnf::catalog::model_names()
-        .into_iter()
-        .find(|n| cnf::catalog::lookup(n).is_some_and(|m| m.device_type == t))
+    cnf::catalog::by_device_type(t).map(|m| m.name)
 }
 
 /// SIP lines by directory number, kept current from the provisioner's change feed (the
@@ -149,8 +147,12 @@ pub struct SipLineIndex {
 
 #[derive(Default)]
 struct SipLineMaps {
-    /// DN -> (device, line); the first SIP device showing a shared line owns its credentials.
-    by_dn: HashMap<String, (String, provision::DeviceLine)>,
+    /// DN -> every SIP device showing it, with its appearance; the first owns the line for
+    /// phones that do not name their device (a shared line's credentials are the line's,
+    /// the same on every device).
+    by_dn: HashMap<String, Vec<(String, provision::DeviceLine)>>,
+    /// Device (upper case) -> its pool's registration interval.
+    intervals: HashMap<String, u32>,
     /// device -> its DNs, to unindex on change.
     by_device: HashMap<String, Vec<String>>,
 }
@@ -174,14 +176,15 @@ impl SipLineIndex {
         let key = device.to_ascii_uppercase();
         if let Some(old) = m.by_device.remove(&key) {
             for dn in old {
-                if m.by_dn
-                    .get(&dn)
-                    .is_some_and(|(owner, _)| owner.eq_ignore_ascii_case(device))
-                {
-                    m.by_dn.remove(&dn);
+                if let Some(devs) = m.by_dn.get_mut(&dn) {
+                    devs.retain(|(d, _)| !d.eq_ignore_ascii_case(device));
+                    if devs.is_empty() {
+                        m.by_dn.remove(&dn);
+                    }
                 }
             }
         }
+        m.intervals.remove(&key);
         let Some(info) = info.filter(|i| i.protocol == Protocol::Sip) else {
             return;
         };
@@ -189,15 +192,35 @@ impl SipLineIndex {
         for l in &info.lines {
             m.by_dn
                 .entry(l.dn.clone())
-                .or_insert_with(|| (info.name.clone(), l.clone()));
+                .or_default()
+                .push((info.name.clone(), l.clone()));
             dns.push(l.dn.clone());
         }
+        m.intervals
+            .insert(key.clone(), info.pool.sip_register_interval);
         m.by_device.insert(key, dns);
     }
 
+    /// The line's owner: the first SIP device showing it.
     pub fn get(&self, dn: &str) -> Option<(String, provision::DeviceLine)> {
         let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        m.by_dn.get(dn).cloned()
+        m.by_dn.get(dn).and_then(|v| v.first()).cloned()
+    }
+
+    /// The line as it appears on `device` (shared lines appear on several).
+    pub fn get_on(&self, dn: &str, device: &str) -> Option<(String, provision::DeviceLine)> {
+        let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        m.by_dn
+            .get(dn)?
+            .iter()
+            .find(|(d, _)| d.eq_ignore_ascii_case(device))
+            .cloned()
+    }
+
+    /// The registration interval of the device's pool.
+    pub fn interval(&self, device: &str) -> Option<u32> {
+        let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        m.intervals.get(&device.to_ascii_uppercase()).copied()
     }
 }
 
@@ -216,6 +239,20 @@ impl sip::SipDirectory for SipDirectory {
             auth_user: line.auth_user.clone(),
             password: (!line.auth_password.is_empty()).then(|| line.auth_password.clone()),
         })
+    }
+
+    fn line_on_device(&self, user: &str, device: &str) -> Option<sip::SipLine> {
+        let (device, line) = self.lines.get_on(user, device)?;
+        Some(sip::SipLine {
+            device,
+            dn: line.dn.clone(),
+            auth_user: line.auth_user.clone(),
+            password: (!line.auth_password.is_empty()).then(|| line.auth_password.clone()),
+        })
+    }
+
+    fn register_interval(&self, device: &str) -> Option<u32> {
+        self.lines.interval(device)
     }
 
     fn device_by_mac(&self, mac: Mac) -> Option<sip::SipDevice> {
@@ -280,9 +317,48 @@ impl fileserver::MacLookup for LeaseMacs {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use fileserver::FileSource;
-    use store::Store;
+    use sccp::SccpDirectory as _;
+    use store::{SqliteStore, Store};
+
+    /// The SCCP service learns why auto-registration refused from the store's typed error:
+    /// off, range full, and any other store error passed through with its text.
+    #[test]
+    fn auto_registration_refusals_are_typed() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+        let prov = Arc::new(Provisioner::new(Arc::clone(&store)).unwrap());
+        let dir = SccpDirectory {
+            prov: Arc::clone(&prov),
+            keepalive_secs: 30,
+        };
+        // 7 = a 7960's SCCP device type.
+        let e = dir.auto_register("SEP001B54000001", 7).unwrap_err();
+        assert!(matches!(e, sccp::AutoRegisterError::Disabled), "{e:?}");
+        let mut s = store.settings().unwrap();
+        s.autoreg_enabled = true;
+        s.autoreg_dn_start = "5000".into();
+        s.autoreg_dn_end = "5001".into();
+        store.put_settings(&s).unwrap();
+        let d = dir.auto_register("SEP001B54000001", 7).unwrap();
+        assert_eq!(d.lines[0].dn, "5000");
+        dir.auto_register("SEP001B54000002", 7).unwrap();
+        let e = dir.auto_register("SEP001B54000004", 7).unwrap_err();
+        assert!(
+            matches!(e, sccp::AutoRegisterError::RangeExhausted),
+            "{e:?}"
+        );
+        // Not a refusal: the device exists already (with a DN free for it).
+        s.autoreg_dn_end = "5002".into();
+        store.put_settings(&s).unwrap();
+        let e = dir.auto_register("SEP001B54000001", 7).unwrap_err();
+        assert!(matches!(e, sccp::AutoRegisterError::Store(_)), "{e:?}");
+        assert!(matches!(
+            dir.auto_register("SEP001B54000003", 999_999).unwrap_err(),
+            sccp::AutoRegisterError::UnsupportedModel(999_999)
+        ));
+    }
 
     /// A phone whose configured load the library lacks gets a file without it, and the boot
     /// journal says why when the file is served.

@@ -284,6 +284,13 @@ pub fn store_err(e: StoreError) -> BackendError {
             prefix_fields(store_err(*source), &format!("csv.row[{row}]."))
         }
         StoreError::Csv(m) => BackendError::field("csv", m),
+        StoreError::AutoRegistration(r) => {
+            let (field, expected, found) = r.as_invalid();
+            BackendError::field(
+                field_name(field),
+                format!("expected {expected}, found {found:?}"),
+            )
+        }
         e => BackendError::Unavailable(e.to_string()),
     }
 }
@@ -435,6 +442,7 @@ impl AdminBackend for NodeBackend {
                 user_locale: String::new(),
                 network_locale: String::new(),
                 connection_monitor_duration: 120,
+                sip_register_interval: store::DEFAULT_SIP_REGISTER_INTERVAL,
             },
         };
         self.prov().put_pool(&p).map_err(prov_err)?;

@@ -100,6 +100,28 @@ pub static CATALOGUE: &[Model] = &[
     model!("CP-7961", Family::Java79, BOTH, class 2, mw 6300, "Cisco IP Phone 7961",
         b"Cisco Systems, Inc. IP Phone CP-7961G\0", PRL_79, type Some(30018), v 17,
         Some("SCCP41.9-4-2SR3-1S"), Some("SIP41.9-4-2SR3-1S"), "mk", lines 6),
+    // Gigabit 79x1 variants: own device types (309/308, CUCM `typemodel`), same loads and
+    // locale jar as 7941/7961; option 60 and platform follow the 7941's captured pattern.
+    model!("CP-7941G-GE", Family::Java79, BOTH, class 2, mw 6300, "Cisco IP Phone 7941G-GE",
+        b"Cisco Systems, Inc. IP Phone CP-7941G-GE\0", PRL_79, type Some(309), v 17,
+        Some("SCCP41.9-4-2SR3-1S"), Some("SIP41.9-4-2SR3-1S"), "mk", lines 2),
+    model!("CP-7961G-GE", Family::Java79, BOTH, class 2, mw 6300, "Cisco IP Phone 7961G-GE",
+        b"Cisco Systems, Inc. IP Phone CP-7961G-GE\0", PRL_79, type Some(308), v 17,
+        Some("SCCP41.9-4-2SR3-1S"), Some("SIP41.9-4-2SR3-1S"), "mk", lines 6),
+    // 7906/7911: one line, `tc` locale jar, SCCP11/SIP11 loads (firmware.md §4).
+    model!("CP-7906", Family::Java79, BOTH, class 2, mw 5000, "Cisco IP Phone 7906",
+        b"Cisco Systems, Inc. IP Phone CP-7906G\0", PRL_79, type Some(369), v 17,
+        Some("SCCP11.9-4-2SR3-1S"), Some("SIP11.9-4-2SR3-1S"), "tc", lines 1),
+    model!("CP-7911", Family::Java79, BOTH, class 2, mw 5000, "Cisco IP Phone 7911",
+        b"Cisco Systems, Inc. IP Phone CP-7911G\0", PRL_79, type Some(307), v 17,
+        Some("SCCP11.9-4-2SR3-1S"), Some("SIP11.9-4-2SR3-1S"), "tc", lines 1),
+    // 7970/7971: colour touch screen, `td` jar, SCCP70/SIP70 loads (firmware.md §4).
+    model!("CP-7970", Family::Java79, BOTH, class 3, mw 10250, "Cisco IP Phone 7970",
+        b"Cisco Systems, Inc. IP Phone CP-7970G\0", PRL_79, type Some(30006), v 17,
+        Some("SCCP70.9-4-2SR3-1S"), Some("SIP70.9-4-2SR3-1S"), "td", lines 8),
+    model!("CP-7971", Family::Java79, BOTH, class 3, mw 10250, "Cisco IP Phone 7971",
+        b"Cisco Systems, Inc. IP Phone CP-7971G-GE\0", PRL_79, type Some(119), v 17,
+        Some("SCCP70.9-4-2SR3-1S"), Some("SIP70.9-4-2SR3-1S"), "td", lines 8),
     model!("CP-7942", Family::Java79, BOTH, class 2, mw 6300, "Cisco IP Phone 7942",
         b"Cisco Systems, Inc. IP Phone CP-7942G\0", PRL_79, type Some(434), v 22,
         Some("SCCP42.9-4-2SR3-1S"), Some("SIP42.9-4-2SR3-1S"), "mk", lines 2),
@@ -118,12 +140,25 @@ pub static CATALOGUE: &[Model] = &[
     model!("CP-7811", Family::Cx78, SIP, class 1, mw 3400, "Cisco IP Phone 7811",
         b"Cisco Systems, Inc. IP Phone CP-7811", PRL_NEW, type None, v 0,
         None, Some("sip78xx.14-2-1-0001-14"), "sp", lines 1),
+    model!("CP-7821", Family::Cx78, SIP, class 1, mw 3500, "Cisco IP Phone 7821",
+        b"Cisco Systems, Inc. IP Phone CP-7821", PRL_NEW, type None, v 0,
+        None, Some("sip78xx.14-2-1-0001-14"), "sp", lines 2),
+    // Conference phone with its own load (`sip7832.`, firmware.md §4).
+    model!("CP-7832", Family::Cx78, SIP, class 2, mw 6000, "Cisco IP Conference Phone 7832",
+        b"Cisco Systems, Inc. IP Phone CP-7832", PRL_NEW, type None, v 0,
+        None, Some("sip7832.14-2-1-0001-14"), "sp", lines 1),
     model!("CP-7841", Family::Cx78, SIP, class 1, mw 3600, "Cisco IP Phone 7841",
         b"Cisco Systems, Inc. IP Phone CP-7841", PRL_NEW, type None, v 0,
         None, Some("sip78xx.14-2-1-0001-14"), "sp", lines 4),
     model!("CP-7861", Family::Cx78, SIP, class 1, mw 3800, "Cisco IP Phone 7861",
         b"Cisco Systems, Inc. IP Phone CP-7861", PRL_NEW, type None, v 0,
         None, Some("sip78xx.14-2-1-0001-14"), "sp", lines 16),
+    model!("CP-8811", Family::Cx88, SIP, class 2, mw 6000, "Cisco IP Phone 8811",
+        b"Cisco Systems, Inc. IP Phone CP-8811", PRL_NEW, type None, v 0,
+        None, Some("sip88xx.14-2-1-0001-14"), "sl-be", lines 5),
+    model!("CP-8832", Family::Cx88, SIP, class 3, mw 9000, "Cisco IP Conference Phone 8832",
+        b"Cisco Systems, Inc. IP Phone CP-8832", PRL_NEW, type None, v 0,
+        None, Some("sip8832.14-2-1-0001-14"), "sl-be", lines 1),
     model!("CP-8841", Family::Cx88, SIP, class 2, mw 6100, "Cisco IP Phone 8841",
         b"Cisco Systems, Inc. IP Phone CP-8841", PRL_NEW, type None, v 0,
         None, Some("sip88xx.14-2-1-0001-14"), "sl-be", lines 5),
@@ -133,11 +168,18 @@ pub static CATALOGUE: &[Model] = &[
     model!("CP-8851", Family::Cx88, SIP, class 2, mw 6400, "Cisco IP Phone 8851",
         b"Cisco Systems, Inc. IP Phone CP-8851", PRL_NEW, type None, v 0,
         None, Some("sip88xx.14-2-1-0001-14"), "sl-be", lines 5),
+    // "No Radio" variants: no Wi-Fi/Bluetooth, same firmware as the base model.
+    model!("CP-8851NR", Family::Cx88, SIP, class 2, mw 6400, "Cisco IP Phone 8851NR",
+        b"Cisco Systems, Inc. IP Phone CP-8851NR", PRL_NEW, type None, v 0,
+        None, Some("sip88xx.14-2-1-0001-14"), "sl-be", lines 5),
     model!("CP-8861", Family::Cx88, SIP, class 4, mw 12900, "Cisco IP Phone 8861",
         b"Cisco Systems, Inc. IP Phone CP-8861", PRL_NEW, type None, v 0,
         None, Some("sip88xx.14-2-1-0001-14"), "sl-be", lines 5),
     model!("CP-8865", Family::Cx88, SIP, class 4, mw 12900, "Cisco IP Phone 8865",
         b"Cisco Systems, Inc. IP Phone CP-8865", PRL_NEW, type None, v 0,
+        None, Some("sip88xx.14-2-1-0001-14"), "sl-bev", lines 5),
+    model!("CP-8865NR", Family::Cx88, SIP, class 4, mw 12900, "Cisco IP Phone 8865NR",
+        b"Cisco Systems, Inc. IP Phone CP-8865NR", PRL_NEW, type None, v 0,
         None, Some("sip88xx.14-2-1-0001-14"), "sl-bev", lines 5),
 ];
 
@@ -155,12 +197,21 @@ fn known_names() -> String {
 }
 
 impl Model {
-    /// Looks a model up by `CP-7965`, `7965`, `CP-7965G` or `Cisco 7965` (case-insensitive).
+    /// Looks a model up by `CP-7965`, `7965`, `CP-7965G`, `Cisco 7965` or a variant's own
+    /// name (`CP-7941G-GE`, `8851NR`), case-insensitive.
     pub fn lookup(name: &str) -> Result<&'static Model, UnknownModel> {
-        let digits: String = name.chars().filter(|c| c.is_ascii_digit()).collect();
-        CATALOGUE
-            .iter()
-            .find(|m| !digits.is_empty() && m.name.ends_with(&digits) && digits.len() == 4)
+        let mut t = name.trim().to_ascii_uppercase();
+        for prefix in ["CISCO IP PHONE ", "CISCO ", "CP-"] {
+            if let Some(rest) = t.strip_prefix(prefix) {
+                t = rest.trim_start().to_string();
+            }
+        }
+        let t = t.strip_suffix("-K9").unwrap_or(&t);
+        let exact = CATALOGUE.iter().find(|m| m.digits() == t);
+        let plain = t.trim_end_matches('G');
+        exact
+            .or_else(|| CATALOGUE.iter().find(|m| m.digits() == plain))
+            .filter(|_| !t.is_empty())
             .ok_or_else(|| UnknownModel(name.to_string()))
     }
 
@@ -312,6 +363,9 @@ mod tests {
             assert!(m.param_request_list.contains(&66));
         }
         assert_eq!(Model::lookup("CP-7965G").unwrap().name, "CP-7965");
+        assert_eq!(Model::lookup("CP-7941G-GE").unwrap().name, "CP-7941G-GE");
+        assert_eq!(Model::lookup("cp-8851nr").unwrap().name, "CP-8851NR");
+        assert_eq!(Model::lookup("Cisco 7941").unwrap().name, "CP-7941");
         assert!(Model::lookup("CP-9999").is_err());
         assert!(Model::lookup("").is_err());
     }

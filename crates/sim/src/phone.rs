@@ -135,7 +135,8 @@ impl Env {
         opts: BootOptions,
         sink: Option<SharedSink>,
     ) -> Result<Arc<Env>, EnvError> {
-        raise_nofile();
+        // A storm holds a socket or two per phone.
+        let _ = sccp_server::raise_nofile_limit(0);
         let raw = RawPort::open(raw_if).map_err(|e| EnvError::Raw(raw_if.to_string(), e))?;
         let ip_ifindex = netlink::ifindex(ip_if).map_err(|e| EnvError::Ip(ip_if.to_string(), e))?;
         let netlink = Netlink::open().map_err(EnvError::Netlink)?;
@@ -1166,11 +1167,6 @@ pub(crate) async fn stop_requested(stop: &mut watch::Receiver<bool>) {
             std::future::pending::<()>().await;
         }
     }
-}
-
-/// Lifts the open-file limit to its hard maximum: a storm holds a socket or two per phone.
-fn raise_nofile() {
-    let _ = rlimit::increase_nofile_limit(u64::MAX);
 }
 
 fn break_err(last: &mut String, e: &str) {

@@ -190,6 +190,232 @@ impl RegisterClient {
         }
     }
 
+    /// A request outside the registration dialog, as Cisco firmware sends them: its own
+    /// Call-ID and CSeq 101, our From tag, To the CallManager (`to_user` or none).
+    fn side_request(
+        &self,
+        method: Method,
+        branch: &str,
+        call_id: &str,
+        to_user: Option<&str>,
+        extra: Vec<Header>,
+        body: Option<(&str, String)>,
+    ) -> Message {
+        let c = &self.cfg;
+        let to = match to_user {
+            Some(u) => format!("<sip:{u}@{}>", c.domain),
+            None => format!("<sip:{}>", c.domain),
+        };
+        let uri = match to_user {
+            Some(u) => format!("sip:{u}@{}", c.domain),
+            None => format!("sip:{}", c.domain),
+        };
+        let mut headers = vec![
+            Header {
+                name: "Via".into(),
+                value: format!(
+                    "SIP/2.0/{} {};branch=z9hG4bK{branch};rport",
+                    c.transport.via_name(),
+                    Self::host_port(c.local)
+                ),
+            },
+            Header {
+                name: "From".into(),
+                value: format!("<sip:{}@{}>;tag={}", c.user, c.domain, c.from_tag),
+            },
+            Header {
+                name: "To".into(),
+                value: to,
+            },
+            Header {
+                name: "Call-ID".into(),
+                value: call_id.to_string(),
+            },
+            Header {
+                name: "Max-Forwards".into(),
+                value: "70".into(),
+            },
+            Header {
+                name: "CSeq".into(),
+                value: format!("101 {}", method.as_str()),
+            },
+            Header {
+                name: "User-Agent".into(),
+                value: c.user_agent.clone(),
+            },
+            Header {
+                name: "Contact".into(),
+                value: format!("<sip:{}@{}>", c.user, Self::host_port(c.local)),
+            },
+        ];
+        headers.extend(extra);
+        let mut body_bytes = Vec::new();
+        if let Some((ctype, b)) = body {
+            headers.push(Header {
+                name: "Content-Type".into(),
+                value: ctype.to_string(),
+            });
+            body_bytes = b.into_bytes();
+        }
+        Message {
+            start: StartLine::Request { method, uri },
+            headers,
+            body: body_bytes,
+        }
+    }
+
+    /// The keepalive REGISTER a Cisco phone sends to its backup CallManager: our Contact
+    /// marked `cisco-keep-alive`, expiry 0, no credentials (the backup answers 200 without
+    /// a challenge and keeps no binding; usecallmanager's Asterisk patch, "Cisco failover").
+    pub fn backup_keepalive(&self, branch: &str, call_id: &str) -> Message {
+        let contact = format!(
+            "{};{}",
+            self.contact(),
+            crate::registrar::CISCO_KEEPALIVE_PARAM
+        );
+        let mut m = self.side_request(
+            Method::Register,
+            branch,
+            call_id,
+            Some(&self.cfg.user),
+            vec![Header {
+                name: "Expires".into(),
+                value: "0".into(),
+            }],
+            None,
+        );
+        if let StartLine::Request { uri, .. } = &mut m.start {
+            *uri = format!("sip:{}", self.cfg.domain);
+        }
+        for h in &mut m.headers {
+            if h.name == "Contact" {
+                h.value = contact.clone();
+            }
+            if h.name == "CSeq" {
+                h.value = "101 REGISTER".into();
+            }
+        }
+        m
+    }
+
+    /// An OPTIONS keepalive towards the CallManager.
+    pub fn options(&self, branch: &str, call_id: &str) -> Message {
+        self.side_request(
+            Method::Options,
+            branch,
+            call_id,
+            None,
+            vec![Header {
+                name: "Accept".into(),
+                value: "application/sdp".into(),
+            }],
+            None,
+        )
+    }
+
+    /// The REFER asking the CallManager for a registration token
+    /// (`Refer-To: <urn:x-cisco-remotecc:token-registration>`).
+    pub fn token_registration_refer(&self, branch: &str, call_id: &str) -> Message {
+        self.side_request(
+            Method::Refer,
+            branch,
+            call_id,
+            None,
+            vec![
+                Header {
+                    name: "Refer-To".into(),
+                    value: format!("<{}>", crate::registrar::TOKEN_REGISTRATION_URN),
+                },
+                Header {
+                    name: "Referred-By".into(),
+                    value: format!("<sip:{}@{}>", self.cfg.user, self.cfg.domain),
+                },
+            ],
+            None,
+        )
+    }
+
+    /// The phone's report of why it was last out of service, as an
+    /// `application/x-cisco-alarm+xml` body (sent in a NOTIFY or a REFER).
+    pub fn alarm_body(&self, reason: &str) -> String {
+        let dev = self
+            .cfg
+            .mac
+            .map(|m| m.device_name())
+            .unwrap_or_else(|| self.cfg.user.clone());
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<x-cisco-alarm>\r\n<Alarm Name=\"LastOutOfServiceInformation\">\r\n<ParameterList>\r\n<String name=\"DeviceName\">{dev}</String>\r\n<String name=\"DeviceIPv4Address\">{}</String>\r\n<String name=\"ReasonForOutOfService\">{reason}</String>\r\n</ParameterList>\r\n</Alarm>\r\n</x-cisco-alarm>\r\n",
+            self.cfg.local.ip()
+        )
+    }
+
+    /// An alarm NOTIFY (`Event: x-cisco-alarm`) carrying [`alarm_body`](Self::alarm_body).
+    pub fn alarm_notify(&self, branch: &str, call_id: &str, reason: &str) -> Message {
+        self.side_request(
+            Method::Notify,
+            branch,
+            call_id,
+            None,
+            vec![
+                Header {
+                    name: "Event".into(),
+                    value: "x-cisco-alarm".into(),
+                },
+                Header {
+                    name: "Subscription-State".into(),
+                    value: "terminated".into(),
+                },
+            ],
+            Some(("application/x-cisco-alarm+xml", self.alarm_body(reason))),
+        )
+    }
+
+    /// The same alarm as an out-of-dialog REFER (the form usecallmanager's patch accepts).
+    pub fn alarm_refer(&self, branch: &str, call_id: &str, reason: &str) -> Message {
+        self.side_request(
+            Method::Refer,
+            branch,
+            call_id,
+            None,
+            vec![
+                Header {
+                    name: "Refer-To".into(),
+                    value: format!("<sip:{}>", self.cfg.domain),
+                },
+                Header {
+                    name: "Content-Disposition".into(),
+                    value: "session;handling=required".into(),
+                },
+            ],
+            Some(("application/x-cisco-alarm+xml", self.alarm_body(reason))),
+        )
+    }
+
+    /// A presence (BLF) SUBSCRIBE for `target`, as a phone with call-log BLF enabled sends.
+    pub fn presence_subscribe(&self, branch: &str, call_id: &str, target: &str) -> Message {
+        self.side_request(
+            Method::Subscribe,
+            branch,
+            call_id,
+            Some(target),
+            vec![
+                Header {
+                    name: "Event".into(),
+                    value: "presence".into(),
+                },
+                Header {
+                    name: "Accept".into(),
+                    value: "application/pidf+xml".into(),
+                },
+                Header {
+                    name: "Expires".into(),
+                    value: "3600".into(),
+                },
+            ],
+            None,
+        )
+    }
+
     /// Digests a response to our last REGISTER.
     pub fn on_response(&mut self, resp: &Message) -> ClientEvent {
         let Some(code) = resp.status() else {

@@ -49,6 +49,18 @@ pub trait SipDirectory: Send + Sync {
     /// Creates a device and DN for an unknown phone (auto-registration). `None` when
     /// auto-registration is off or the DN range is exhausted.
     fn auto_register(&self, req: &AutoRegisterRequest) -> Option<SipLine>;
+    /// The line `user` as it appears on `device`: a shared line (one DN on several phones,
+    /// CUCM's "shared line appearance") has one binding set per device. The default knows
+    /// only the line's owner.
+    fn line_on_device(&self, user: &str, device: &str) -> Option<SipLine> {
+        self.line(user)
+            .filter(|l| l.device.eq_ignore_ascii_case(device))
+    }
+    /// The longest registration this device is granted (its SIP profile's
+    /// `timerRegisterExpires`, CUCM's 120 s by default); `None` = the registrar's own bound.
+    fn register_interval(&self, _device: &str) -> Option<u32> {
+        None
+    }
 }
 
 /// In-memory directory for tests, tools and benchmarks.
@@ -60,6 +72,10 @@ pub struct MemoryDirectory {
 #[derive(Debug, Default)]
 struct MemInner {
     lines: HashMap<String, SipLine>,
+    /// DN -> every device showing it (the owner first).
+    appearances: HashMap<String, Vec<String>>,
+    /// Device name (upper case) -> registration interval.
+    intervals: HashMap<String, u32>,
     devices: HashMap<Mac, SipDevice>,
     /// Next DN and last DN for auto-registration; `None` = off.
     auto_range: Option<(u64, u64)>,
@@ -80,15 +96,18 @@ impl MemoryDirectory {
         let device = mac.device_name();
         let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
         for (dn, user, pw) in lines {
-            g.lines.insert(
-                (*dn).to_string(),
-                SipLine {
-                    device: device.clone(),
-                    dn: (*dn).to_string(),
-                    auth_user: (*user).to_string(),
-                    password: pw.map(str::to_string),
-                },
-            );
+            // A DN already on another device becomes a shared line: the first device keeps
+            // owning its credentials, the new one appears on it.
+            g.lines.entry((*dn).to_string()).or_insert_with(|| SipLine {
+                device: device.clone(),
+                dn: (*dn).to_string(),
+                auth_user: (*user).to_string(),
+                password: pw.map(str::to_string),
+            });
+            let apps = g.appearances.entry((*dn).to_string()).or_default();
+            if !apps.iter().any(|d| d == &device) {
+                apps.push(device.clone());
+            }
         }
         g.devices.insert(
             mac,
@@ -105,7 +124,15 @@ impl MemoryDirectory {
     /// Adds a line without a device record (benchmarks: many AORs, one digest identity).
     pub fn add_line(&self, line: SipLine) {
         let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        g.appearances
+            .insert(line.dn.clone(), vec![line.device.to_ascii_uppercase()]);
         g.lines.insert(line.dn.clone(), line);
+    }
+
+    /// Grants this device registrations of at most `secs`.
+    pub fn set_register_interval(&self, mac: Mac, secs: u32) {
+        let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        g.intervals.insert(mac.device_name(), secs);
     }
 
     /// Turns auto-registration on with DNs `first..=last`.
@@ -126,6 +153,24 @@ impl SipDirectory for MemoryDirectory {
         g.devices.get(&mac).cloned()
     }
 
+    fn line_on_device(&self, user: &str, device: &str) -> Option<SipLine> {
+        let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let on = g
+            .appearances
+            .get(user)
+            .is_some_and(|ds| ds.iter().any(|d| d.eq_ignore_ascii_case(device)));
+        let line = g.lines.get(user).filter(|_| on)?;
+        Some(SipLine {
+            device: device.to_ascii_uppercase(),
+            ..line.clone()
+        })
+    }
+
+    fn register_interval(&self, device: &str) -> Option<u32> {
+        let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        g.intervals.get(&device.to_ascii_uppercase()).copied()
+    }
+
     fn auto_register(&self, req: &AutoRegisterRequest) -> Option<SipLine> {
         let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
         if let Some(d) = g.devices.get(&req.mac) {
@@ -144,6 +189,7 @@ impl SipDirectory for MemoryDirectory {
             password: None,
         };
         g.lines.insert(line.dn.clone(), line.clone());
+        g.appearances.insert(line.dn.clone(), vec![device.clone()]);
         g.devices.insert(
             req.mac,
             SipDevice {

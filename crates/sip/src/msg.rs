@@ -59,6 +59,9 @@ pub enum Method {
     Bye,
     Cancel,
     Subscribe,
+    /// Cisco phones send REFER outside calls: remote-cc responses, token registration,
+    /// alarms (usecallmanager's Asterisk patch, `sip_handle_request_refer`).
+    Refer,
     Other(String),
 }
 
@@ -76,6 +79,7 @@ impl Method {
             "BYE" => Method::Bye,
             "CANCEL" => Method::Cancel,
             "SUBSCRIBE" => Method::Subscribe,
+            "REFER" => Method::Refer,
             other => Method::Other(other.to_string()),
         })
     }
@@ -90,6 +94,7 @@ impl Method {
             Method::Bye => "BYE",
             Method::Cancel => "CANCEL",
             Method::Subscribe => "SUBSCRIBE",
+            Method::Refer => "REFER",
             Method::Other(s) => s,
         }
     }

@@ -236,6 +236,14 @@ pub struct Stats {
     pub rate_limited: u64,
     pub retransmissions: u64,
     pub options: u64,
+    /// Cisco backup-CallManager keepalive REGISTERs answered (`cisco-keep-alive`).
+    pub keepalives: u64,
+    /// Phone NOTIFYs (alarms, dialog state) acknowledged.
+    pub notifies: u64,
+    /// Cisco out-of-dialog REFERs (remote-cc, token registration, alarm) accepted.
+    pub refers: u64,
+    /// SUBSCRIBE/NOTIFY/REFER refused for an event or body we do not serve.
+    pub bad_events: u64,
 }
 
 /// Restart (re-read config, re-register) or reset (full reboot).
@@ -283,7 +291,8 @@ struct Bucket {
 pub struct Registrar {
     cfg: RegistrarConfig,
     nonces: NonceManager,
-    lines: HashMap<String, LineBindings>,
+    /// AOR user -> one binding set per device showing the line (several on a shared line).
+    lines: HashMap<String, Vec<LineBindings>>,
     /// Lines (AOR users) per device, device ASCII-lowercased: `service_control` looks a
     /// device up once per restart, and scanning every line made a storm of auto-registered
     /// phones quadratic.
@@ -296,7 +305,23 @@ pub struct Registrar {
     stats: Stats,
 }
 
-const ALLOW: &str = "REGISTER, OPTIONS, NOTIFY, ACK";
+const ALLOW: &str = "REGISTER, OPTIONS, NOTIFY, REFER, SUBSCRIBE, ACK";
+
+/// Contact parameter a Cisco phone puts on the `Expires: 0` REGISTER it sends its backup
+/// CallManager to check that it is alive (usecallmanager's Asterisk patch answers it with
+/// a plain 200 before any authentication; CUCM does the same).
+pub const CISCO_KEEPALIVE_PARAM: &str = "cisco-keep-alive";
+
+/// Refer-To of the REFER a Cisco phone sends to ask whether it may register (CUCM's
+/// registration token, usecallmanager's patch accepts it with 202).
+pub const TOKEN_REGISTRATION_URN: &str = "urn:x-cisco-remotecc:token-registration";
+
+/// REFER bodies Cisco phones send outside calls that a CallManager accepts with 202.
+pub const CISCO_REFER_BODIES: [&str; 3] = [
+    "application/x-cisco-remotecc-request+xml",
+    "application/x-cisco-remotecc-response+xml",
+    "application/x-cisco-alarm+xml",
+];
 
 fn reject(req: &Message, code: u16, reason: &str) -> Message {
     req.response(code, reason)
@@ -329,14 +354,29 @@ impl Registrar {
         &self.stats
     }
 
-    /// The bindings of one line (AOR user), if any.
+    /// The bindings of one line (AOR user), if any; on a shared line, the first device's.
     pub fn line(&self, user: &str) -> Option<&LineBindings> {
-        self.lines.get(user)
+        self.lines.get(user).and_then(|v| v.first())
     }
 
-    /// Every line with bindings.
+    /// The bindings of a line on one device (shared lines have one set per device).
+    pub fn line_on(&self, user: &str, device: &str) -> Option<&LineBindings> {
+        self.lines
+            .get(user)?
+            .iter()
+            .find(|l| l.device.eq_ignore_ascii_case(device))
+    }
+
+    /// Every device showing the line `user` with bindings.
+    pub fn line_devices(&self, user: &str) -> impl Iterator<Item = &LineBindings> {
+        self.lines.get(user).into_iter().flatten()
+    }
+
+    /// Every line with bindings (a shared line once per device).
     pub fn lines(&self) -> impl Iterator<Item = (&String, &LineBindings)> {
-        self.lines.iter()
+        self.lines
+            .iter()
+            .flat_map(|(u, v)| v.iter().map(move |l| (u, l)))
     }
 
     /// Handles one message from `src`.
@@ -409,6 +449,16 @@ impl Registrar {
                 r.push_header("Supported", "path, outbound");
                 (Some(r), true)
             }
+            Method::Notify => (Some(self.phone_notify(msg)), true),
+            Method::Refer => (Some(self.phone_refer(msg)), true),
+            Method::Subscribe => {
+                // No event package is served here (no presence/BLF: the files leave
+                // `callLogBlfEnabled` off). RFC 6665 4.2.1.2: 489 names what is allowed.
+                self.stats.bad_events += 1;
+                let mut r = msg.response(489, "Bad Event");
+                r.push_header("Allow-Events", "service-control");
+                (Some(r), true)
+            }
             _ => {
                 let mut r = msg.response(405, "Method Not Allowed");
                 r.push_header("Allow", ALLOW);
@@ -475,6 +525,52 @@ impl Registrar {
         self.cache_order
             .push_back((now + self.cfg.response_linger, key.clone()));
         self.cache.insert(key, resp);
+    }
+
+    /// A NOTIFY from a phone (Cisco firmware reports alarms, dialog state and remote-cc
+    /// answers this way): 200 when it names an event, 489 without one (RFC 6665).
+    fn phone_notify(&mut self, req: &Message) -> Message {
+        match req.header("Event").map(str::trim) {
+            Some(e) if !e.is_empty() => {
+                self.stats.notifies += 1;
+                req.response(200, "OK")
+            }
+            _ => {
+                self.stats.bad_events += 1;
+                req.response(489, "Bad Event")
+            }
+        }
+    }
+
+    /// An out-of-dialog REFER from a phone: token registration (by its Refer-To) and the
+    /// remote-cc / alarm bodies are accepted with 202, as usecallmanager's patch and CUCM
+    /// do; any other REFER would need a call this registrar does not have.
+    fn phone_refer(&mut self, req: &Message) -> Message {
+        let refer_to = req
+            .header("Refer-To")
+            .map(|v| v.trim().trim_start_matches('<').trim_end_matches('>'))
+            .unwrap_or_default();
+        let ctype = req
+            .header("Content-Type")
+            .and_then(|v| v.split(';').next())
+            .map(str::trim)
+            .unwrap_or_default();
+        let multipart = ctype.eq_ignore_ascii_case("multipart/mixed");
+        let body = String::from_utf8_lossy(&req.body);
+        let cisco_body = CISCO_REFER_BODIES.iter().any(|t| {
+            ctype.eq_ignore_ascii_case(t)
+                || (multipart
+                    && body
+                        .to_ascii_lowercase()
+                        .contains(&format!("content-type: {t}")))
+        });
+        if refer_to.eq_ignore_ascii_case(TOKEN_REGISTRATION_URN) || cisco_body {
+            self.stats.refers += 1;
+            req.response(202, "Accepted")
+        } else {
+            self.stats.bad_events += 1;
+            req.response(603, "Declined")
+        }
     }
 
     /// Takes a token for an unauthenticated request from `ip`; false = drop.
@@ -568,30 +664,41 @@ impl Registrar {
             },
             None => None,
         };
+        if is_cisco_keepalive(&contacts, expires_hdr) {
+            // The phone checks its backup CallManager: no binding, no challenge.
+            self.stats.keepalives += 1;
+            let mut r = req.response(200, "OK");
+            r.push_header("Date", httpdate::fmt_http_date(now));
+            return (Some(r), true);
+        }
         let identity = device_identity(&contacts);
         let mac = identity
             .as_ref()
             .and_then(|(name, mac)| mac.or_else(|| Mac::from_device_name(name).ok()));
 
-        // Who is this line?
-        let mut auto = None;
-        let line: SipLine = match dir.line(&user) {
-            Some(l) => {
-                if let Some((name, _)) = &identity {
-                    if !name.eq_ignore_ascii_case(&l.device) {
-                        return rejected(
-                            self,
-                            events,
-                            403,
-                            "Line Belongs To Another Device",
-                            Some(name.clone()),
-                            mac,
-                            Some(user),
-                        );
-                    }
+        // Who is this line? A phone that names itself registers the line as it appears on
+        // that device (shared lines: every device showing the DN); others get the owner's.
+        let found = match &identity {
+            Some((name, _)) => match dir.line_on_device(&user, name) {
+                Some(l) => Some(l),
+                None if dir.line(&user).is_some() => {
+                    return rejected(
+                        self,
+                        events,
+                        403,
+                        "Line Belongs To Another Device",
+                        Some(name.clone()),
+                        mac,
+                        Some(user),
+                    );
                 }
-                l
-            }
+                None => None,
+            },
+            None => dir.line(&user),
+        };
+        let mut auto = None;
+        let line: SipLine = match found {
+            Some(l) => l,
             None => {
                 let known_device = mac.and_then(|m| dir.device_by_mac(m));
                 match (mac, known_device) {
@@ -722,7 +829,7 @@ impl Registrar {
             .and_then(CSeq::parse)
             .map(|c| c.seq)
             .unwrap_or(0);
-        let existing = self.lines.get(&user);
+        let existing = self.line_on(&user, &line.device);
         let mut bindings: Vec<Binding> = existing.map(|l| l.bindings.clone()).unwrap_or_default();
         bindings.retain(|b| b.expires_at > now);
         let had_any = !bindings.is_empty();
@@ -767,7 +874,10 @@ impl Registrar {
                         });
                         return (Some(r), true);
                     }
-                    wanted.push((c, e.min(self.cfg.max_expires)));
+                    let cap = dir
+                        .register_interval(&line.device)
+                        .map_or(self.cfg.max_expires, |i| i.clamp(1, self.cfg.max_expires));
+                    wanted.push((c, e.min(cap)));
                 }
                 let user_agent = req.header("User-Agent").map(str::to_string);
                 let cisco_headers: Vec<(String, String)> = req
@@ -882,7 +992,7 @@ impl Registrar {
                     from: src,
                 });
             }
-            self.remove_line(&user);
+            self.remove_line(&user, &line.device);
         } else {
             self.stats.registered += 1;
             let expires = bindings.iter().map(|b| b.expires_at).max().unwrap_or(now);
@@ -915,22 +1025,31 @@ impl Registrar {
 
     fn insert_line(&mut self, user: String, line: LineBindings) {
         let key = line.device.to_ascii_lowercase();
-        if let Some(old) = self.lines.get(&user) {
-            if old.device.eq_ignore_ascii_case(&line.device) {
-                self.lines.insert(user, line);
-                return;
-            }
-            self.remove_line(&user);
+        let per_device = self.lines.entry(user.clone()).or_default();
+        if let Some(old) = per_device
+            .iter_mut()
+            .find(|l| l.device.eq_ignore_ascii_case(&line.device))
+        {
+            *old = line;
+            return;
         }
-        self.by_device.entry(key).or_default().push(user.clone());
-        self.lines.insert(user, line);
+        per_device.push(line);
+        self.by_device.entry(key).or_default().push(user);
     }
 
-    fn remove_line(&mut self, user: &str) {
-        let Some(old) = self.lines.remove(user) else {
+    fn remove_line(&mut self, user: &str, device: &str) {
+        let Some(per_device) = self.lines.get_mut(user) else {
             return;
         };
-        let key = old.device.to_ascii_lowercase();
+        let before = per_device.len();
+        per_device.retain(|l| !l.device.eq_ignore_ascii_case(device));
+        if per_device.len() == before {
+            return;
+        }
+        if per_device.is_empty() {
+            self.lines.remove(user);
+        }
+        let key = device.to_ascii_lowercase();
         if let Some(users) = self.by_device.get_mut(&key) {
             users.retain(|u| u != user);
             if users.is_empty() {
@@ -943,10 +1062,13 @@ impl Registrar {
     pub fn expire(&mut self, now: SystemTime) -> Vec<RegEvent> {
         let mut events = Vec::new();
         let by_device = &mut self.by_device;
-        self.lines.retain(|user, l| {
-            let last = l.bindings.last().map(|b| b.source);
-            l.bindings.retain(|b| b.expires_at > now);
-            if l.bindings.is_empty() {
+        self.lines.retain(|user, per_device| {
+            per_device.retain_mut(|l| {
+                let last = l.bindings.last().map(|b| b.source);
+                l.bindings.retain(|b| b.expires_at > now);
+                if !l.bindings.is_empty() {
+                    return true;
+                }
                 if let Some(from) = last {
                     events.push(RegEvent::Expired {
                         device: l.device.clone(),
@@ -963,9 +1085,8 @@ impl Registrar {
                     }
                 }
                 false
-            } else {
-                true
-            }
+            });
+            !per_device.is_empty()
         });
         while let Some((t, _)) = self.cache_order.front() {
             if *t > now {
@@ -996,7 +1117,7 @@ impl Registrar {
             .get(&device.to_ascii_lowercase())
             .into_iter()
             .flatten()
-            .filter_map(|u| self.lines.get(u))
+            .filter_map(|u| self.line_on(u, device))
             .collect();
         lines.sort_by(|a, b| a.dn.cmp(&b.dn));
         for l in lines {
@@ -1139,6 +1260,23 @@ fn device_identity(contacts: &Contacts) -> Option<(String, Option<Mac>)> {
         }
     }
     None
+}
+
+/// The backup-CallManager keepalive: every contact carries `cisco-keep-alive` and asks for
+/// expiry 0 (its own `expires` parameter or the `Expires` header).
+fn is_cisco_keepalive(contacts: &Contacts, expires_hdr: Option<u32>) -> bool {
+    let Contacts::List(list) = contacts else {
+        return false;
+    };
+    !list.is_empty()
+        && list.iter().all(|c| {
+            let e = c
+                .params
+                .value("expires")
+                .and_then(hdr::parse_u32)
+                .or(expires_hdr);
+            c.params.has(CISCO_KEEPALIVE_PARAM) && e == Some(0)
+        })
 }
 
 fn contacts_model(contacts: &Contacts) -> Option<String> {

@@ -256,15 +256,21 @@ fn parse_record(
             continue;
         }
         validate::dn(&dn_field, dn)?;
-        validate::text(
+        validate::display_name(
             &lay.hdr(Col::Display(n), || format!("DISPLAY {n}")),
             display,
-            50,
         )?;
-        validate::text(
+        validate::line_label(
             &lay.hdr(Col::Label(n), || format!("LINE TEXT LABEL {n}")),
             label,
-            30,
+        )?;
+        validate::auth_name(
+            &lay.hdr(Col::AuthUser(n), || format!("SIP AUTH USER {n}")),
+            au,
+        )?;
+        validate::auth_password(
+            &lay.hdr(Col::AuthPassword(n), || format!("SIP AUTH PASSWORD {n}")),
+            ap,
         )?;
         d.lines.push(LineAppearance {
             dn: dn.to_string(),

@@ -42,6 +42,42 @@ pub enum StoreError {
     Db(#[from] rusqlite::Error),
     #[error("database schema is at version {found}, newer than this program ({known})")]
     SchemaTooNew { found: i64, known: i64 },
+    /// Auto-registration refused a device (typed, so that the SCCP service answers the phone
+    /// with the right reason without reading the message).
+    #[error("{0}")]
+    AutoRegistration(AutoRegRefusal),
+}
+
+/// Why auto-registration refused a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AutoRegRefusal {
+    /// Switched off in the settings.
+    Disabled,
+    /// Every directory number of the range is taken.
+    RangeFull { start: String, end: String },
+}
+
+impl AutoRegRefusal {
+    /// The refusal as an invalid value: (field, expected, found), as the API reports it.
+    pub fn as_invalid(&self) -> (&'static str, &'static str, String) {
+        match self {
+            AutoRegRefusal::Disabled => {
+                ("auto-registration", "enabled (settings)", "disabled".into())
+            }
+            AutoRegRefusal::RangeFull { start, end } => (
+                "auto-registration DN range",
+                "a free directory number",
+                format!("{start}-{end} all in use"),
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for AutoRegRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (field, expected, found) = self.as_invalid();
+        write!(f, "{field}: expected {expected}, found {found:?}")
+    }
 }
 
 impl StoreError {

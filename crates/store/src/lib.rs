@@ -16,7 +16,7 @@ pub mod model;
 mod sqlite;
 pub mod validate;
 
-pub use error::StoreError;
+pub use error::{AutoRegRefusal, StoreError};
 pub use model::*;
 pub use sqlite::SqliteStore;
 

@@ -192,7 +192,14 @@ pub struct DevicePool {
     pub user_locale: String,
     pub network_locale: String,
     pub connection_monitor_duration: u32,
+    /// Longest SIP registration granted to the pool's phones, seconds (CUCM's "SIP Station
+    /// KeepAlive Interval": [`DEFAULT_SIP_REGISTER_INTERVAL`]).
+    pub sip_register_interval: u32,
 }
+
+/// CUCM's default SIP station keepalive interval: a phone re-registers every 120 s, so one
+/// that died leaves the registration table within two minutes.
+pub const DEFAULT_SIP_REGISTER_INTERVAL: u32 = 120;
 
 /// The default load of a model for a protocol ("Device Defaults").
 #[derive(Debug, Clone, PartialEq, Eq)]

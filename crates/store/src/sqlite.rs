@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-use crate::error::StoreError;
+use crate::error::{AutoRegRefusal, StoreError};
 use crate::model::*;
 use crate::{validate, ImportReport, ImportRow, Store};
 
@@ -145,7 +145,12 @@ const MIGRATIONS: &[&str] = &[
         value BLOB NOT NULL
     );
     ",
-    // 5: the firmware library: one row per load (.loads manifest), its images in fetch order.
+    // 5: the longest SIP registration a pool's phones are granted (CUCM's "SIP Station
+    // KeepAlive Interval", 120 s), so a dead phone leaves RIS within two minutes.
+    "
+    ALTER TABLE device_pools ADD COLUMN sip_register_interval INTEGER NOT NULL DEFAULT 120;
+    ",
+    // 6: the firmware library: one row per load (.loads manifest), its images in fetch order.
     "
     CREATE TABLE firmware_loads (
         name TEXT PRIMARY KEY,
@@ -445,7 +450,7 @@ fn write_line(tx: &Transaction<'_>, l: &Line) -> Result<(), StoreError> {
 
 fn load_pools(tx: &Transaction<'_>) -> Result<Vec<DevicePool>, StoreError> {
     let mut stmt = tx.prepare(
-        "SELECT name, cm_group, date_time_group, user_locale, network_locale, connection_monitor_duration FROM device_pools ORDER BY name",
+        "SELECT name, cm_group, date_time_group, user_locale, network_locale, connection_monitor_duration, sip_register_interval FROM device_pools ORDER BY name",
     )?;
     let v = stmt
         .query_map([], |r| {
@@ -456,6 +461,7 @@ fn load_pools(tx: &Transaction<'_>) -> Result<Vec<DevicePool>, StoreError> {
                 user_locale: r.get(3)?,
                 network_locale: r.get(4)?,
                 connection_monitor_duration: r.get(5)?,
+                sip_register_interval: r.get(6)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -1035,6 +1041,7 @@ impl Store for SqliteStore {
         validate::name("device pool", &p.name)?;
         validate::text("user locale", &p.user_locale, 50)?;
         validate::text("network locale", &p.network_locale, 50)?;
+        validate::sip_register_interval("SIP registration interval", p.sip_register_interval)?;
         self.write(|tx| {
             if !exists(tx, "SELECT 1 FROM cm_groups WHERE name = ?1", &p.cm_group)? {
                 return Err(StoreError::invalid("CallManager group", "an existing CallManager group", &p.cm_group));
@@ -1043,12 +1050,13 @@ impl Store for SqliteStore {
                 return Err(StoreError::invalid("date/time group", "an existing date/time group", &p.date_time_group));
             }
             tx.execute(
-                "INSERT INTO device_pools (name, cm_group, date_time_group, user_locale, network_locale, connection_monitor_duration)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO device_pools (name, cm_group, date_time_group, user_locale, network_locale, connection_monitor_duration, sip_register_interval)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (name) DO UPDATE SET cm_group = excluded.cm_group, date_time_group = excluded.date_time_group,
                    user_locale = excluded.user_locale, network_locale = excluded.network_locale,
-                   connection_monitor_duration = excluded.connection_monitor_duration",
-                params![p.name, p.cm_group, p.date_time_group, p.user_locale, p.network_locale, p.connection_monitor_duration],
+                   connection_monitor_duration = excluded.connection_monitor_duration,
+                   sip_register_interval = excluded.sip_register_interval",
+                params![p.name, p.cm_group, p.date_time_group, p.user_locale, p.network_locale, p.connection_monitor_duration, p.sip_register_interval],
             )?;
             Ok(())
         })
@@ -1401,11 +1409,7 @@ impl Store for SqliteStore {
         self.write(|tx| {
             let s = load_settings(tx)?;
             if !s.autoreg_enabled {
-                return Err(StoreError::invalid(
-                    "auto-registration",
-                    "enabled (settings)",
-                    "disabled",
-                ));
+                return Err(StoreError::AutoRegistration(AutoRegRefusal::Disabled));
             }
             let m = cnf::lookup(model)
                 .ok_or_else(|| StoreError::invalid("model", "a known model", model))?;
@@ -1439,11 +1443,10 @@ impl Store for SqliteStore {
                 found
             }
             .ok_or_else(|| {
-                StoreError::invalid(
-                    "auto-registration DN range",
-                    "a free directory number",
-                    format!("{start}-{end} all in use"),
-                )
+                StoreError::AutoRegistration(AutoRegRefusal::RangeFull {
+                    start: start.to_string(),
+                    end: end.to_string(),
+                })
             })?;
             let dn = format!("{dn_num:0width$}");
             let mut nd = NewDevice::new(name, m.name, proto);

@@ -118,6 +118,58 @@ pub fn text(field: &str, s: &str, max: usize) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Longest line text label, display name, SIP auth name and SIP auth password the phone
+/// firmware takes: `featureLabel`, `displayName`, `authName` and `authPassword` of
+/// `SEP<MAC>.cnf.xml` are each documented as at most 30 characters (usecallmanager.nz,
+/// "SEPMAC.cnf.xml"); CUCM's line text label and ASCII display fields have the same limit.
+pub const PHONE_TEXT_MAX: usize = 30;
+
+/// A line text label (`featureLabel`) or a line appearance's label.
+pub fn line_label(field: &str, s: &str) -> Result<(), StoreError> {
+    phone_text(field, s, "a line text label")
+}
+
+/// A caller-id display name (`displayName`).
+pub fn display_name(field: &str, s: &str) -> Result<(), StoreError> {
+    phone_text(field, s, "a display name")
+}
+
+/// A SIP digest user name (`authName`); also goes inside the quoted `username=` of the
+/// phone's Authorization header, so no quote or backslash.
+pub fn auth_name(field: &str, s: &str) -> Result<(), StoreError> {
+    phone_text(field, s, "a SIP auth name")?;
+    quote_safe(field, s, "a SIP auth name")
+}
+
+/// A SIP digest password (`authPassword`).
+pub fn auth_password(field: &str, s: &str) -> Result<(), StoreError> {
+    phone_text(field, s, "a SIP auth password")
+}
+
+fn phone_text(field: &str, s: &str, what: &str) -> Result<(), StoreError> {
+    if s.chars().count() > PHONE_TEXT_MAX || s.chars().any(|c| c.is_control()) {
+        return Err(StoreError::invalid(
+            field,
+            format!(
+                "{what} of at most {PHONE_TEXT_MAX} characters without control characters (the phone firmware's limit)"
+            ),
+            s,
+        ));
+    }
+    Ok(())
+}
+
+fn quote_safe(field: &str, s: &str, what: &str) -> Result<(), StoreError> {
+    if s.contains(['"', '\\']) {
+        return Err(StoreError::invalid(
+            field,
+            format!("{what} without \" or \\"),
+            s,
+        ));
+    }
+    Ok(())
+}
+
 /// A name (pool, group, node ...): 1..=50 characters of letters, digits, space, `-_.`.
 pub fn name(field: &str, s: &str) -> Result<(), StoreError> {
     let ok = !s.trim().is_empty()
@@ -131,6 +183,19 @@ pub fn name(field: &str, s: &str) -> Result<(), StoreError> {
             field,
             "a name of 1-50 letters, digits, spaces, - _ or .",
             s,
+        ))
+    }
+}
+
+/// A pool's SIP registration interval: CUCM accepts 60..=3600 s for its station keepalive.
+pub fn sip_register_interval(field: &str, secs: u32) -> Result<(), StoreError> {
+    if (60..=3600).contains(&secs) {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(
+            field,
+            "60 to 3600 seconds",
+            secs.to_string(),
         ))
     }
 }
@@ -254,8 +319,8 @@ pub(crate) fn device(d: &Device) -> Result<(), StoreError> {
                 &l.dn,
             ));
         }
-        text(&format!("line {} label", i + 1), &l.label, 30)?;
-        text(&format!("line {} display", i + 1), &l.display, 50)?;
+        line_label(&format!("line {} label", i + 1), &l.label)?;
+        display_name(&format!("line {} display", i + 1), &l.display)?;
     }
     if d.speed_dials.len() > 99 {
         return Err(StoreError::invalid(
@@ -273,10 +338,10 @@ pub(crate) fn device(d: &Device) -> Result<(), StoreError> {
 
 pub(crate) fn line(l: &Line) -> Result<(), StoreError> {
     dn("directory number", &l.dn)?;
-    text("label", &l.label, 30)?;
-    text("display name", &l.display_name, 50)?;
-    text("SIP auth user", &l.auth_user, 64)?;
-    text("SIP auth password", &l.auth_password, 64)?;
+    line_label("label", &l.label)?;
+    display_name("display name", &l.display_name)?;
+    auth_name("SIP auth user", &l.auth_user)?;
+    auth_password("SIP auth password", &l.auth_password)?;
     if !l.voicemail.is_empty() {
         dn("voicemail", &l.voicemail)?;
     }

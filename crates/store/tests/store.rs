@@ -34,11 +34,11 @@ fn migrations_run_once_and_seed_defaults() {
     let path = dir.path().join("pb.db");
     {
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 5);
+        assert_eq!(s.schema_version().unwrap(), 6);
         s.add_line(&line("1000")).unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 5);
+    assert_eq!(s.schema_version().unwrap(), 6);
     assert_eq!(s.lines().unwrap().len(), 1, "reopening keeps data");
     assert_eq!(s.pools().unwrap()[0].name, DEFAULT_POOL);
     assert_eq!(s.groups().unwrap()[0].name, DEFAULT_GROUP);
@@ -413,6 +413,7 @@ fn pools_groups_nodes_and_loads() {
         user_locale: "English_United_States".into(),
         network_locale: "United_States".into(),
         connection_monitor_duration: 120,
+        sip_register_interval: store::DEFAULT_SIP_REGISTER_INTERVAL,
     })
     .unwrap();
     assert!(matches!(
@@ -470,6 +471,110 @@ fn dhcp_reservations_are_unique_per_address_and_survive_reopening() {
     assert_eq!(s.reservations().unwrap(), vec![(a, ip)]);
     s.set_reservation(a, None).unwrap();
     assert!(s.reservations().unwrap().is_empty());
+}
+
+/// Issue 24 item 5: the firmware's field limits. usecallmanager.nz documents `featureLabel`,
+/// `displayName`, `authName` and `authPassword` of SEP<MAC>.cnf.xml as at most 30 characters;
+/// every write path (line add/edit, device appearance, BAT import) refuses longer values with
+/// an error naming the field, and nothing is stored.
+#[test]
+fn phone_field_limits_are_the_firmware_s_and_errors_name_the_field() {
+    let (_d, s) = db();
+    let thirty = "x".repeat(30);
+    let long = "x".repeat(31);
+    let ok = Line {
+        dn: "1000".into(),
+        label: thirty.clone(),
+        display_name: thirty.clone(),
+        auth_user: thirty.clone(),
+        auth_password: thirty.clone(),
+        voicemail: String::new(),
+    };
+    s.add_line(&ok).unwrap();
+    let cases: [(&str, Line); 4] = [
+        (
+            "display name",
+            Line {
+                dn: "1001".into(),
+                display_name: long.clone(),
+                ..Default::default()
+            },
+        ),
+        (
+            "label",
+            Line {
+                dn: "1001".into(),
+                label: long.clone(),
+                ..Default::default()
+            },
+        ),
+        (
+            "SIP auth user",
+            Line {
+                dn: "1001".into(),
+                auth_user: long.clone(),
+                ..Default::default()
+            },
+        ),
+        (
+            "SIP auth password",
+            Line {
+                dn: "1001".into(),
+                auth_password: long.clone(),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (field, l) in cases {
+        let e = s.add_line(&l).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{field}: expected")), "{e}");
+        assert!(e.contains("at most 30 characters"), "{e}");
+    }
+    assert!(s.line("1001").unwrap().is_none(), "nothing stored");
+    let e = s
+        .edit_line(
+            "1000",
+            &LinePatch {
+                auth_password: Some(long.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("SIP auth password: expected"), "{e}");
+    let e = s
+        .add_line(&Line {
+            dn: "1002".into(),
+            auth_user: "a\"b".into(),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("SIP auth user: expected"), "{e}");
+    assert_eq!(s.line("1000").unwrap().unwrap().auth_password, thirty);
+
+    let mut nd = NewDevice::new("001B54AABB01", "Cisco 7965", Protocol::Sccp);
+    nd.lines = vec![LineAppearance {
+        dn: "1000".into(),
+        label: String::new(),
+        display: long.clone(),
+    }];
+    let e = s.add_device(&nd).unwrap_err().to_string();
+    assert!(e.starts_with("line 1 display: expected"), "{e}");
+
+    for (col, cell) in [
+        ("DISPLAY 1", "DISPLAY 1"),
+        ("LINE TEXT LABEL 1", "LINE TEXT LABEL 1"),
+        ("SIP AUTH USER 1", "SIP AUTH USER 1"),
+        ("SIP AUTH PASSWORD 1", "SIP AUTH PASSWORD 1"),
+    ] {
+        let csv = format!("MAC ADDRESS,DEVICE TYPE,PROTOCOL,DIRECTORY NUMBER 1,{col}\n001B54000020,Cisco 8851,SIP,5000,{long}\n");
+        let e = bat::parse(csv.as_bytes()).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("row 2: {cell}: expected")),
+            "{col}: {e}"
+        );
+    }
 }
 
 #[test]

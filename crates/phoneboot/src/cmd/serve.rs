@@ -73,10 +73,9 @@ fn init_logging(format: &str) {
     }
 }
 
-/// Every held SCCP/TCP phone costs a descriptor: take the whole hard RLIMIT_NOFILE (systemd
-/// and shells often give a soft limit of 1,024 under a hard one of 500,000 or more).
+/// Every held SCCP/TCP phone costs a descriptor: take the whole hard RLIMIT_NOFILE.
 fn raise_nofile_limit() {
-    match rlimit::increase_nofile_limit(u64::MAX) {
+    match sccp_server::raise_nofile_limit(0) {
         Ok(n) => tracing::debug!(limit = n, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
