@@ -52,6 +52,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     pub node: Node,
+    pub database: Database,
     pub admin: Admin,
     pub discovery: Discovery,
     pub dhcp: Dhcp,
@@ -69,6 +70,15 @@ pub struct Node {
     pub address: Ipv4Addr,
     pub database: PathBuf,
     pub tftp_root: Option<PathBuf>,
+}
+
+/// `[database]`: without a URL the node keeps everything in its SQLite file
+/// (`node.database`); with one, the shared state of a cluster lives in PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Database {
+    /// A PostgreSQL connection string; may hold a password, so it is never shown.
+    #[serde(skip)]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -188,8 +198,9 @@ impl Config {
             }]
         })?;
         let mut v = Validator::default();
-        const SECTIONS: [&str; 9] = [
+        const SECTIONS: [&str; 10] = [
             "node",
+            "database",
             "admin",
             "discovery",
             "dhcp",
@@ -208,6 +219,7 @@ impl Config {
             }
         }
         let node: raw::Node = v.section(&table, "node");
+        let database: raw::Database = v.section(&table, "database");
         let admin: raw::Admin = v.section(&table, "admin");
         let discovery: raw::Discovery = v.section(&table, "discovery");
         let dhcp: raw::Dhcp = v.section(&table, "dhcp");
@@ -220,6 +232,7 @@ impl Config {
         let node = v.node(node);
         let callmanagers = v.callmanagers(cms, node.address);
         let cfg = Config {
+            database: v.database(database),
             admin: v.admin(admin),
             discovery: v.discovery(discovery),
             dhcp: v.dhcp(dhcp, &callmanagers),
@@ -358,6 +371,23 @@ impl Validator {
             ),
             tftp_root: n.tftp_root.map(PathBuf::from),
         }
+    }
+
+    fn database(&mut self, d: raw::Database) -> Database {
+        let url = d.url.filter(|u| !u.trim().is_empty());
+        if let Some(u) = &url {
+            let postgres = u.starts_with("postgres://")
+                || u.starts_with("postgresql://")
+                || u.contains("host=")
+                || u.contains("dbname=");
+            if !postgres {
+                self.err(
+                    "database.url",
+                    "expected a PostgreSQL connection string (postgres://user:password@host[,host2]/dbname?target_session_attrs=read-write)",
+                );
+            }
+        }
+        Database { url }
     }
 
     fn admin(&mut self, a: raw::Admin) -> Admin {
@@ -798,6 +828,24 @@ mod tests {
             (cfg.dhcp.rate_limit_burst, cfg.dhcp.rate_limit_per_sec),
             (10, 2)
         );
+    }
+
+    #[test]
+    fn database_url_selects_postgres_and_is_never_serialised() {
+        let cfg = Config::parse("[node]\naddress = \"198.18.100.1\"\n").unwrap();
+        assert_eq!(cfg.database.url, None, "SQLite stays the default");
+        let url = "postgres://pb:pw@db1,db2/phoneboot?target_session_attrs=read-write";
+        let cfg = Config::parse(&format!(
+            "[node]\naddress = \"198.18.100.1\"\n[database]\nurl = \"{url}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(cfg.database.url.as_deref(), Some(url));
+        let shown = serde_json::to_string(&cfg).unwrap();
+        assert!(!shown.contains("pw@"), "{shown}");
+        let errs =
+            Config::parse("[node]\naddress = \"198.18.100.1\"\n[database]\nurl = \"mysql://x\"\n")
+                .unwrap_err();
+        assert_eq!(errs[0].path, "database.url");
     }
 
     #[test]

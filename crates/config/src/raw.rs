@@ -14,6 +14,15 @@ pub struct Node {
     pub tftp_root: Option<String>,
 }
 
+/// `[database]`: where shared state lives when it is not the node's SQLite file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// A PostgreSQL connection string (libpq URL or `key=value`), e.g.
+    /// `postgres://pb:pw@db1,db2/phoneboot?target_session_attrs=read-write`.
+    pub url: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Admin {

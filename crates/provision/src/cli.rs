@@ -311,7 +311,11 @@ impl From<ProvisionError> for CliError {
 
 /// Runs a command against the database file at `db` (created and migrated if needed).
 pub fn run(db: &Path, cmd: &AdminCommand) -> Result<String, CliError> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db)?);
+    run_on(Arc::new(SqliteStore::open(db)?), cmd)
+}
+
+/// Runs a command against an open store (either backend).
+pub fn run_on(store: Arc<dyn Store>, cmd: &AdminCommand) -> Result<String, CliError> {
     match cmd {
         AdminCommand::Files(f) => {
             let prov = Provisioner::new(store)?;

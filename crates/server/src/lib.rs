@@ -275,8 +275,26 @@ pub async fn run(
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| db_err(e.to_string()))?;
     }
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&db).map_err(|e| db_err(e.to_string()))?);
+    // With `[database] url` the configuration lives in the cluster's PostgreSQL; otherwise
+    // in the node's SQLite file.
+    let (store, shown): (Arc<dyn Store>, String) = match &config.database.url {
+        Some(url) => {
+            let shown = store::redact(url);
+            let pg = store::PgStore::open(url).map_err(|e| ServeError::Database {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?;
+            (Arc::new(pg), shown)
+        }
+        None => (
+            Arc::new(SqliteStore::open(&db).map_err(|e| db_err(e.to_string()))?),
+            db.display().to_string(),
+        ),
+    };
+    let db_err = |message: String| ServeError::Database {
+        path: shown.clone(),
+        message,
+    };
     seed::apply(&*store, &config).map_err(|e| db_err(e.to_string()))?;
     // The cluster identity (made on first start) before any file is served: a damaged one
     // stops the start with a clear error instead of serving unsigned files.
@@ -288,7 +306,7 @@ pub async fn run(
             .map_err(|e| service_err("trust")(e.to_string()))?,
     );
     tokio::spawn(trust.clone().follow());
-    tracing::info!(files = prov.file_count(), database = %db.display(), "device database open");
+    tracing::info!(files = prov.file_count(), database = %shown, "device database open");
 
     let lease_macs = Arc::new(LeaseMacs::default());
     let sip_lines = Arc::new(SipLineIndex::build(&prov));

@@ -32,11 +32,22 @@ pub async fn changes(prov: Arc<Provisioner>, lines: Arc<SipLineIndex>) {
     }
 }
 
-/// Picks up changes another process (the `phoneboot phone ...` CLI) made to the database file.
+/// Picks up configuration changes made outside this process: by another node of the cluster
+/// (PostgreSQL: woken by LISTEN/NOTIFY at once, and after every reconnect of the listening
+/// connection; a slow timer only as a safety net) or by the CLI on the same SQLite file
+/// (polled every 0.5 s). Either way the reload compares the store's change token, so a
+/// wake-up that carries nothing costs one small query and a missed one loses nothing.
 pub async fn database(prov: Arc<Provisioner>, mut shutdown: tokio_watch::Receiver<bool>) {
+    let mut feed = prov.store().change_feed();
+    let period = if feed.is_some() {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_millis(500)
+    };
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = tokio::time::sleep(period) => {}
+            _ = woken(&mut feed) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
         let p = prov.clone();
@@ -50,6 +61,19 @@ pub async fn database(prov: Arc<Provisioner>, mut shutdown: tokio_watch::Receive
             Ok(Err(e)) => tracing::warn!(error = %e, "reloading the database failed"),
             Err(e) => tracing::warn!(error = %e, "database watcher task failed"),
         }
+    }
+}
+
+/// Resolves when the change feed moves; never, without a feed (or once it is gone).
+async fn woken(feed: &mut Option<tokio_watch::Receiver<u64>>) {
+    match feed {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                *feed = None;
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 

@@ -103,6 +103,24 @@ fn free_udp() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_api_creates_a_phone_whose_file_is_served_at_once() {
+    rest_api_case(None).await;
+}
+
+/// The same node with its configuration in a real PostgreSQL (`[database] url`); the
+/// device lands there, not in the node's SQLite file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_api_on_postgres_creates_a_phone_whose_file_is_served_at_once() {
+    let pg = store::pgserver::PgServer::start_temp(&Default::default())
+        .unwrap_or_else(|e| panic!("this test needs a real PostgreSQL: {e}"));
+    pg.create_db("pb").unwrap();
+    let url = pg.socket_url("pb");
+    rest_api_case(Some(url.clone())).await;
+    let s = store::PgStore::open(&url).unwrap();
+    use store::Store;
+    assert!(s.device("SEP001B54AABBCC").unwrap().is_some());
+}
+
+async fn rest_api_case(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("node.db");
     let http_port = free_tcp();
@@ -117,7 +135,7 @@ database = "{db}"
 [admin]
 listen = "127.0.0.1:0"
 initial_password = "correct horse battery"
-
+{database}
 [discovery]
 run = false
 
@@ -134,7 +152,10 @@ enabled = false
 [sip]
 enabled = false
 "#,
-        db = db.display()
+        db = db.display(),
+        database = database_url
+            .map(|u| format!("[database]\nurl = \"{u}\"\n"))
+            .unwrap_or_default(),
     );
     let config = config::Config::parse(&text).unwrap_or_else(|e| panic!("config: {e:?}"));
     let admin_listener = TcpListener::bind("127.0.0.1:0").unwrap();

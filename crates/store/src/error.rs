@@ -40,6 +40,16 @@ pub enum StoreError {
     Csv(String),
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// PostgreSQL refused a statement or a login (its message and SQLSTATE code).
+    #[error("{0}")]
+    Postgres(String),
+    /// The database cannot be reached now (refused, timed out, connection lost, standby);
+    /// the write did not happen. Admin surfaces answer 503 with this text.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A row did not have the shape the program expects (a schema from another program).
+    #[error("database schema: {message}")]
+    Schema { message: String },
     #[error("database schema is at version {found}, newer than this program ({known})")]
     SchemaTooNew { found: i64, known: i64 },
     /// Auto-registration refused a device (typed, so that the SCCP service answers the phone

@@ -1,24 +1,33 @@
 //! The device database: what phones exist and what each one gets.
 //!
-//! [`Store`] is the interface every backend implements (SQLite now, PostgreSQL later);
-//! [`SqliteStore`] is the embedded default, which applies its schema migrations on open.
+//! [`Store`] is the interface every backend implements: [`SqliteStore`] is the embedded
+//! default, [`PgStore`] the shared database of a cluster. Both run the same logic
+//! ([`sqlstore`]) over a small statement interface ([`sql::Tx`]) and apply the same versioned
+//! migrations ([`schema`]) on open.
 //! Every write runs in one transaction that takes the write lock first (`BEGIN IMMEDIATE`),
 //! so concurrent editors serialise instead of overwriting each other, and a CSV import is
 //! all-or-nothing. Validation errors name the field (and CSV row) and what was expected.
 //!
 //! SQL is kept portable: plain `CREATE TABLE`, `INSERT ... ON CONFLICT ... DO UPDATE`,
-//! no SQLite-only types; the only SQLite-specific parts are the PRAGMAs and `?N` parameters.
+//! no SQLite-only types; PostgreSQL gets `$N` for `?N` and `BIGINT` for `INTEGER`.
 
 pub mod backup;
 pub mod bat;
 mod error;
 pub mod model;
+pub mod pgserver;
+mod postgres;
+pub mod schema;
+pub mod sql;
 mod sqlite;
+pub mod sqlstore;
 pub mod validate;
 
 pub use error::{AutoRegRefusal, StoreError};
 pub use model::*;
-pub use sqlite::SqliteStore;
+pub use postgres::{redact, PgBackend, PgStore, PgTimeouts};
+pub use sqlite::{SqliteBackend, SqliteStore};
+pub use sqlstore::SqlStore;
 
 /// One device row of an import, with the line data the file carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,5 +145,13 @@ pub trait Store: Send + Sync {
     /// reload, or use LISTEN/NOTIFY on PostgreSQL).
     fn external_change_token(&self) -> Result<Option<i64>, StoreError> {
         Ok(None)
+    }
+
+    /// A counter that moves soon after any writer (this process or another node) commits a
+    /// configuration change, and after the backend reconnects; `None` when the backend has
+    /// no push path (SQLite: poll [`Store::external_change_token`]). A wake-up only: compare
+    /// the change token to know what changed, so nothing is lost between wake-ups.
+    fn change_feed(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
     }
 }

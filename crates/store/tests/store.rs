@@ -1,16 +1,127 @@
-//! The SQLite store against its contract: migrations, validation errors that name the
-//! field, all-or-nothing CSV import, BAT round trip, auto-registration, no lost updates.
+//! The store against its contract, run against BOTH backends: every test below is a plain
+//! function taking a [`Fixture`], instantiated once for SQLite and once for a real, private
+//! PostgreSQL (started with initdb/pg_ctl in a temp dir). A machine without PostgreSQL's
+//! server programs fails the PostgreSQL half loudly; it never skips it.
+//! Covers migrations, validation errors that name the field, all-or-nothing CSV import,
+//! BAT round trip, auto-registration, no lost updates across two connections.
 #![allow(clippy::unwrap_used)]
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use store::pgserver::{PgOptions, PgServer};
 use store::*;
 
-fn db() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(dir.path().join("pb.db")).unwrap();
-    (dir, s)
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Sqlite,
+    Postgres,
 }
+
+/// One test's database server (a directory for SQLite, a private PostgreSQL otherwise).
+struct Fixture {
+    dir: tempfile::TempDir,
+    pg: Option<PgServer>,
+}
+
+/// A store of either backend.
+enum Db {
+    Lite(SqliteStore),
+    Pg(Box<PgStore>),
+}
+
+impl std::ops::Deref for Db {
+    type Target = dyn Store;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Db::Lite(s) => s,
+            Db::Pg(s) => &**s,
+        }
+    }
+}
+
+impl Db {
+    fn schema_version(&self) -> i64 {
+        match self {
+            Db::Lite(s) => s.schema_version().unwrap(),
+            Db::Pg(s) => s.schema_version().unwrap(),
+        }
+    }
+
+    fn into_arc(self) -> Arc<dyn Store> {
+        match self {
+            Db::Lite(s) => Arc::new(s),
+            Db::Pg(s) => Arc::new(*s),
+        }
+    }
+}
+
+impl Fixture {
+    fn new(kind: Kind) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = (kind == Kind::Postgres).then(|| {
+            PgServer::start_temp(&PgOptions::default())
+                .unwrap_or_else(|e| panic!("this test needs a real PostgreSQL: {e}"))
+        });
+        Fixture { dir, pg }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.db"))
+    }
+
+    /// Opens (creating on first use) the database `name`; each call is a new connection.
+    fn open_named(&self, name: &str) -> Db {
+        match &self.pg {
+            None => Db::Lite(SqliteStore::open(self.path(name)).unwrap()),
+            Some(pg) => {
+                let exists = pg
+                    .psql(
+                        "postgres",
+                        &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+                    )
+                    .unwrap();
+                if exists.trim().is_empty() {
+                    pg.create_db(name).unwrap();
+                }
+                Db::Pg(Box::new(PgStore::open(&pg.socket_url(name)).unwrap()))
+            }
+        }
+    }
+
+    fn open(&self) -> Db {
+        self.open_named("pb")
+    }
+}
+
+/// Instantiates each listed `fn(Fixture)` once per backend.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::Fixture::new(super::Kind::Sqlite)); } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::Fixture::new(super::Kind::Postgres)); } )*
+        }
+    };
+}
+
+both_backends!(
+    migrations_run_once_and_seed_defaults,
+    device_crud_canonicalises_names_and_models,
+    bad_input_errors_name_the_field_and_expectation,
+    bat_import_accepts_cucm_spellings_and_round_trips,
+    a_bad_row_names_row_and_column_and_leaves_the_database_untouched,
+    auto_registration_hands_out_the_next_free_dn,
+    concurrent_edits_from_two_connections_lose_nothing,
+    pools_groups_nodes_and_loads,
+    dhcp_reservations_are_unique_per_address_and_survive_reopening,
+    check_import_changes_nothing,
+    change_token_moves_only_on_configuration_writes,
+    blobs_are_kept_replaced_removed_and_first_writer_wins,
+    phone_field_limits_are_the_firmware_s_and_errors_name_the_field,
+    firmware_loads_round_trip_and_replace,
+);
 
 fn line(dn: &str) -> Line {
     Line {
@@ -28,26 +139,23 @@ fn app(dn: &str) -> LineAppearance {
     }
 }
 
-#[test]
-fn migrations_run_once_and_seed_defaults() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pb.db");
+fn migrations_run_once_and_seed_defaults(f: Fixture) {
+    assert!(schema::known_version() >= 3);
     {
-        let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 6);
+        let s = f.open();
+        assert_eq!(s.schema_version(), schema::known_version());
         s.add_line(&line("1000")).unwrap();
     }
-    let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 6);
+    let s = f.open();
+    assert_eq!(s.schema_version(), schema::known_version());
     assert_eq!(s.lines().unwrap().len(), 1, "reopening keeps data");
     assert_eq!(s.pools().unwrap()[0].name, DEFAULT_POOL);
     assert_eq!(s.groups().unwrap()[0].name, DEFAULT_GROUP);
     assert!(!s.dial_rules().unwrap().is_empty());
 }
 
-#[test]
-fn device_crud_canonicalises_names_and_models() {
-    let (_d, s) = db();
+fn device_crud_canonicalises_names_and_models(f: Fixture) {
+    let s = f.open();
     s.add_line(&line("1000")).unwrap();
     let mut nd = NewDevice::new("00:1b:54:aa:bb:cc", "CP-7965G", Protocol::Sccp);
     nd.lines = vec![app("1000")];
@@ -85,9 +193,8 @@ fn device_crud_canonicalises_names_and_models() {
     s.remove_line("1000").unwrap();
 }
 
-#[test]
-fn bad_input_errors_name_the_field_and_expectation() {
-    let (_d, s) = db();
+fn bad_input_errors_name_the_field_and_expectation(f: Fixture) {
+    let s = f.open();
     let err = |nd: &NewDevice| s.add_device(nd).unwrap_err().to_string();
 
     let e = err(&NewDevice::new("SEP12345", "Cisco 7965", Protocol::Sccp));
@@ -162,9 +269,8 @@ SEP001B54000001,Reception,Cisco 7965,SCCP,Default,4101,Reception,4101 Reception,
 001B54000003,,Cisco 7942,,,4103,\"Smith, Ann\",,,,,,,
 ";
 
-#[test]
-fn bat_import_accepts_cucm_spellings_and_round_trips() {
-    let (_d, s) = db();
+fn bat_import_accepts_cucm_spellings_and_round_trips(f: Fixture) {
+    let s = f.open();
     let parsed = bat::parse(CSV.as_bytes()).unwrap();
     assert_eq!(parsed.ignored_columns, vec!["LOCATION"]);
     let report = s.import(&parsed.rows).unwrap();
@@ -196,7 +302,7 @@ fn bat_import_accepts_cucm_spellings_and_round_trips() {
     let snap = s.snapshot().unwrap();
     let mut out = Vec::new();
     bat::export(&snap.devices, &snap.lines, true, &mut out).unwrap();
-    let (_d2, s2) = db();
+    let s2 = f.open_named("second");
     s2.import(&bat::parse(out.as_slice()).unwrap().rows)
         .unwrap();
     let snap2 = s2.snapshot().unwrap();
@@ -210,9 +316,8 @@ fn bat_import_accepts_cucm_spellings_and_round_trips() {
     );
 }
 
-#[test]
-fn a_bad_row_names_row_and_column_and_leaves_the_database_untouched() {
-    let (_d, s) = db();
+fn a_bad_row_names_row_and_column_and_leaves_the_database_untouched(f: Fixture) {
+    let s = f.open();
     s.import(&bat::parse(CSV.as_bytes()).unwrap().rows).unwrap();
     let before = s.snapshot().unwrap();
 
@@ -283,9 +388,8 @@ fn a_bad_row_names_row_and_column_and_leaves_the_database_untouched() {
     assert_eq!(s.snapshot().unwrap(), before);
 }
 
-#[test]
-fn auto_registration_hands_out_the_next_free_dn() {
-    let (_d, s) = db();
+fn auto_registration_hands_out_the_next_free_dn(f: Fixture) {
+    let s = f.open();
     let e = s
         .auto_register("SEP001B54000001", "CP-7965G", None)
         .unwrap_err()
@@ -324,12 +428,9 @@ fn auto_registration_hands_out_the_next_free_dn() {
     assert_eq!(d.lines[0].dn, "3001", "the freed number is reused");
 }
 
-#[test]
-fn concurrent_edits_from_two_connections_lose_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pb.db");
-    let a = Arc::new(SqliteStore::open(&path).unwrap());
-    let b = Arc::new(SqliteStore::open(&path).unwrap());
+fn concurrent_edits_from_two_connections_lose_nothing(f: Fixture) {
+    let a = f.open().into_arc();
+    let b = f.open().into_arc();
     a.add_device(&NewDevice::new(
         "001B54000001",
         "Cisco 7975",
@@ -377,9 +478,8 @@ fn concurrent_edits_from_two_connections_lose_nothing() {
     ));
 }
 
-#[test]
-fn pools_groups_nodes_and_loads() {
-    let (_d, s) = db();
+fn pools_groups_nodes_and_loads(f: Fixture) {
+    let s = f.open();
     s.put_node(&CmNode::new("pb-a", "192.0.2.21")).unwrap();
     s.put_node(&CmNode::new("pb-b", "192.0.2.22")).unwrap();
     s.put_group(&CmGroup {
@@ -437,8 +537,10 @@ fn pools_groups_nodes_and_loads() {
 }
 
 proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
     /// Arbitrary bytes as a CSV file give rows or an error, never a panic; whatever parses
     /// imports or fails cleanly.
+    #[test]
     #[test]
     fn arbitrary_csv_never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
         let mut input = b"MAC ADDRESS,DEVICE TYPE,DIRECTORY NUMBER 1,DISPLAY 1\n".to_vec();
@@ -451,15 +553,12 @@ proptest::proptest! {
     }
 }
 
-#[test]
-fn dhcp_reservations_are_unique_per_address_and_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pb.db");
+fn dhcp_reservations_are_unique_per_address_and_survive_reopening(f: Fixture) {
     let a: mac::Mac = "001b54aa0001".parse().unwrap();
     let b: mac::Mac = "001b54aa0002".parse().unwrap();
     let ip = "198.18.100.50".parse().unwrap();
     {
-        let s = SqliteStore::open(&path).unwrap();
+        let s = f.open();
         s.set_reservation(a, Some(ip)).unwrap();
         let err = s.set_reservation(b, Some(ip)).unwrap_err().to_string();
         assert!(
@@ -467,19 +566,75 @@ fn dhcp_reservations_are_unique_per_address_and_survive_reopening() {
             "{err}"
         );
     }
-    let s = SqliteStore::open(&path).unwrap();
+    let s = f.open();
     assert_eq!(s.reservations().unwrap(), vec![(a, ip)]);
     s.set_reservation(a, None).unwrap();
     assert!(s.reservations().unwrap().is_empty());
+}
+
+fn check_import_changes_nothing(f: Fixture) {
+    let s = f.open();
+    let before = s.snapshot().unwrap();
+    let token = s.external_change_token().unwrap();
+    let report = s
+        .check_import(&bat::parse(CSV.as_bytes()).unwrap().rows)
+        .unwrap();
+    assert_eq!(report.devices_added, 3);
+    assert_eq!(s.snapshot().unwrap(), before, "a dry run writes nothing");
+    assert_eq!(s.external_change_token().unwrap(), token);
+}
+
+fn change_token_moves_only_on_configuration_writes(f: Fixture) {
+    let s = f.open();
+    let other = f.open();
+    let t0 = s.external_change_token().unwrap().unwrap();
+    s.add_line(&line("1000")).unwrap();
+    let t1 = other.external_change_token().unwrap().unwrap();
+    assert!(t1 > t0, "another connection sees the write: {t0} -> {t1}");
+    let _ = other.lines().unwrap();
+    assert!(s.add_line(&line("1000")).is_err());
+    assert_eq!(
+        s.external_change_token().unwrap().unwrap(),
+        t1,
+        "a refused write is rolled back, generation included"
+    );
+}
+
+fn blobs_are_kept_replaced_removed_and_first_writer_wins(f: Fixture) {
+    let a = f.open();
+    let b = f.open();
+    assert_eq!(a.blob("trust.identity").unwrap(), None);
+    let gen0 = a.external_change_token().unwrap();
+    // Two nodes starting at once: the first identity stays, the second node reads it.
+    assert_eq!(
+        a.put_blob_if_absent("trust.identity", b"first").unwrap(),
+        b"first"
+    );
+    assert_eq!(
+        b.put_blob_if_absent("trust.identity", b"second").unwrap(),
+        b"first"
+    );
+    assert_ne!(
+        a.external_change_token().unwrap(),
+        gen0,
+        "a blob write is a change"
+    );
+    a.put_blob("trust.identity", Some(&[0u8, 255, 1])).unwrap();
+    assert_eq!(b.blob("trust.identity").unwrap(), Some(vec![0u8, 255, 1]));
+    a.put_blob("trust.identity", None).unwrap();
+    assert_eq!(b.blob("trust.identity").unwrap(), None);
+    // Not part of the snapshot that feeds files and the API.
+    b.put_blob("trust.identity", Some(b"secret")).unwrap();
+    let snap = format!("{:?}", b.snapshot().unwrap());
+    assert!(!snap.contains("secret"));
 }
 
 /// Issue 24 item 5: the firmware's field limits. usecallmanager.nz documents `featureLabel`,
 /// `displayName`, `authName` and `authPassword` of SEP<MAC>.cnf.xml as at most 30 characters;
 /// every write path (line add/edit, device appearance, BAT import) refuses longer values with
 /// an error naming the field, and nothing is stored.
-#[test]
-fn phone_field_limits_are_the_firmware_s_and_errors_name_the_field() {
-    let (_d, s) = db();
+fn phone_field_limits_are_the_firmware_s_and_errors_name_the_field(f: Fixture) {
+    let s = f.open();
     let thirty = "x".repeat(30);
     let long = "x".repeat(31);
     let ok = Line {
@@ -577,9 +732,8 @@ fn phone_field_limits_are_the_firmware_s_and_errors_name_the_field() {
     }
 }
 
-#[test]
-fn firmware_loads_round_trip_and_replace() {
-    let s = SqliteStore::in_memory().unwrap();
+fn firmware_loads_round_trip_and_replace(f: Fixture) {
+    let s = f.open();
     let img = |name: &str, size: Option<u64>| FirmwareImage {
         platform: String::new(),
         name: name.into(),
@@ -617,36 +771,4 @@ fn firmware_loads_round_trip_and_replace() {
     l.name = "bad name".into();
     let e = s.put_firmware_load(&l).unwrap_err().to_string();
     assert!(e.contains("load"), "{e}");
-}
-
-#[test]
-fn blobs_are_kept_replaced_removed_and_first_writer_wins() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pb.db");
-    let a = SqliteStore::open(&path).unwrap();
-    let b = SqliteStore::open(&path).unwrap();
-    assert_eq!(a.blob("trust.identity").unwrap(), None);
-    let gen0 = a.external_change_token().unwrap();
-    // Two nodes starting at once: the first identity stays, the second node reads it.
-    assert_eq!(
-        a.put_blob_if_absent("trust.identity", b"first").unwrap(),
-        b"first"
-    );
-    assert_eq!(
-        b.put_blob_if_absent("trust.identity", b"second").unwrap(),
-        b"first"
-    );
-    assert_ne!(
-        a.external_change_token().unwrap(),
-        gen0,
-        "a blob write is a change"
-    );
-    a.put_blob("trust.identity", Some(&[0u8, 255, 1])).unwrap();
-    assert_eq!(b.blob("trust.identity").unwrap(), Some(vec![0u8, 255, 1]));
-    a.put_blob("trust.identity", None).unwrap();
-    assert_eq!(b.blob("trust.identity").unwrap(), None);
-    // Not part of the snapshot that feeds files and the API.
-    b.put_blob("trust.identity", Some(b"secret")).unwrap();
-    let snap = format!("{:?}", b.snapshot().unwrap());
-    assert!(!snap.contains("secret"));
 }

@@ -9,8 +9,13 @@ use provision::cli::AdminCommand;
 use super::target::Target;
 
 pub fn run(target: &Target, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
-    let db = target.database()?;
-    match provision::cli::run(&db, &cmd) {
+    let result = match target.database_url()? {
+        Some(url) => provision::store::PgStore::open(&url)
+            .map_err(provision::cli::CliError::from)
+            .and_then(|s| provision::cli::run_on(std::sync::Arc::new(s), &cmd)),
+        None => provision::cli::run(&target.database()?, &cmd),
+    };
+    match result {
         Ok(text) => {
             print!("{text}");
             if !text.is_empty() && !text.ends_with('\n') {

@@ -48,9 +48,20 @@ fn library(target: &Target, dir: &Option<PathBuf>) -> anyhow::Result<firmware::L
 }
 
 pub fn run(target: &Target, cmd: Command) -> anyhow::Result<ExitCode> {
-    let db = target.database()?;
-    let store = store::SqliteStore::open(&db)
-        .map_err(|e| anyhow::anyhow!("database {}: {e}", db.display()))?;
+    // The cluster's PostgreSQL when the configuration names one, else the SQLite file.
+    let store: Box<dyn Store> = match target.database_url()? {
+        Some(url) => Box::new(
+            store::PgStore::open(&url).map_err(|e| anyhow::anyhow!("database {url}: {e}"))?,
+        ),
+        None => {
+            let db = target.database()?;
+            Box::new(
+                store::SqliteStore::open(&db)
+                    .map_err(|e| anyhow::anyhow!("database {}: {e}", db.display()))?,
+            )
+        }
+    };
+    let store = store.as_ref();
     match cmd {
         Command::Import {
             paths,
@@ -60,7 +71,7 @@ pub fn run(target: &Target, cmd: Command) -> anyhow::Result<ExitCode> {
             let lib = library(target, &dir)?;
             let mut failed = false;
             for p in paths {
-                match provision::firmware::import_path(&store, &lib, &p, partial) {
+                match provision::firmware::import_path(store, &lib, &p, partial) {
                     Ok(reps) => {
                         for r in reps {
                             print!("{}", describe(&r));
@@ -79,7 +90,7 @@ pub fn run(target: &Target, cmd: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::List { images } => {
-            print!("{}", list(&store, images)?);
+            print!("{}", list(store, images)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Locales { dir } => {

@@ -65,6 +65,18 @@ impl Target {
         Ok(PathBuf::from("/var/lib/phoneboot/tftp"))
     }
 
+    /// The cluster's PostgreSQL connection string, when the configuration names one
+    /// (`[database] url`); `None` means the SQLite file of [`Target::database`].
+    pub fn database_url(&self) -> anyhow::Result<Option<String>> {
+        if self.db.is_some() {
+            return Ok(None);
+        }
+        match &self.config {
+            Some(cfg) => Ok(config::Config::load(cfg)?.database.url),
+            None => Ok(None),
+        }
+    }
+
     pub fn server_url(&self) -> anyhow::Result<String> {
         if let Some(s) = &self.server {
             return Ok(s.trim_end_matches('/').to_string());
