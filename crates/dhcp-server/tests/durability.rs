@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use dhcp::testkit::{ClientMsg, ParsedReply};
+use dhcp::client::{ClientMsg, ParsedReply};
 use dhcp::{LeaseChange, LeaseRecord, LeaseStore, StoreError};
 use journal::VecSink;
 

@@ -10,12 +10,12 @@
 //! classes match option 60 by prefix with Cisco's trailing NUL stripped, and fixed addresses
 //! come from the configuration or from a [`Reservations`] implementation (the device database).
 
+pub mod client;
 pub mod config;
 pub mod engine;
 pub mod lease;
 pub mod ratelimit;
 pub mod reply;
-pub mod testkit;
 pub mod wire;
 
 pub use config::{

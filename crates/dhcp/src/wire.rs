@@ -176,6 +176,36 @@ impl<'a> RawOptions<'a> {
     }
 }
 
+/// The options of a whole BOOTP message (at least [`HEADER_LEN`] + 4 bytes): the options area,
+/// then `file` and `sname` when option 52 says they are overloaded (RFC 2131 section 4.1).
+/// Shared by requests ([`Request::decode`]) and replies ([`crate::client::ParsedReply`]).
+pub(crate) fn options_of(b: &[u8]) -> Result<RawOptions<'_>, DecodeError> {
+    if b.len() < HEADER_LEN + 4 {
+        return Err(DecodeError::TooShort(b.len()));
+    }
+    let mut options = RawOptions::default();
+    options.scan(&b[240..])?;
+    if let Some(ov) = options.get(code::OVERLOAD) {
+        let ov = match ov {
+            [v] => *v,
+            _ => {
+                return Err(DecodeError::BadOptionLength {
+                    code: code::OVERLOAD,
+                    len: ov.len(),
+                })
+            }
+        };
+        // RFC 2131 section 4.1: options area, then `file`, then `sname`.
+        if ov & 1 != 0 {
+            options.scan(&b[108..236])?;
+        }
+        if ov & 2 != 0 {
+            options.scan(&b[44..108])?;
+        }
+    }
+    Ok(options)
+}
+
 /// A decoded client request (BOOTREQUEST with a DHCP message type).
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
@@ -215,26 +245,7 @@ impl<'a> Request<'a> {
         if htype != 1 || hlen != 6 {
             return Err(DecodeError::NotEthernet { htype, hlen });
         }
-        let mut options = RawOptions::default();
-        options.scan(&b[240..])?;
-        if let Some(ov) = options.get(code::OVERLOAD) {
-            let ov = match ov {
-                [v] => *v,
-                _ => {
-                    return Err(DecodeError::BadOptionLength {
-                        code: code::OVERLOAD,
-                        len: ov.len(),
-                    })
-                }
-            };
-            // RFC 2131 section 4.1: options area, then `file`, then `sname`.
-            if ov & 1 != 0 {
-                options.scan(&b[108..236])?;
-            }
-            if ov & 2 != 0 {
-                options.scan(&b[44..108])?;
-            }
-        }
+        let options = options_of(b)?;
         let msg_type = match options.get(code::MESSAGE_TYPE) {
             None => return Err(DecodeError::NoMessageType),
             Some([t]) => MsgType::from(*t),

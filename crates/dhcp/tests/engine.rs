@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use dhcp::testkit::{ClientMsg, ParsedReply};
+use dhcp::client::{ClientMsg, ParsedReply};
 use dhcp::wire::code;
 use dhcp::*;
 use journal::EventKind;

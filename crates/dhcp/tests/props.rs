@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use dhcp::testkit::{ClientMsg, ParsedReply};
+use dhcp::client::{ClientMsg, ParsedReply};
 use dhcp::wire::code;
 use dhcp::*;
 use proptest::prelude::*;

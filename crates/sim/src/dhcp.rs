@@ -1,18 +1,15 @@
 //! The phone's DHCP client as a sans-IO state machine (bytes + `now` in, bytes + deadline
-//! out). Messages are built and read with dhcproto; option 150 is pre-scanned from the raw
-//! bytes because dhcproto 0.15 keeps only one address and drops everything after a longer
-//! one (/work/shared/design/crates.md 2.1).
+//! out). Messages are built and read with the `dhcp` crate's client codec
+//! ([`dhcp::client`]): every option raw, option 150 with all its addresses, nothing handed to
+//! a decoder that drops or panics on what it cannot type.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use dhcproto::v4::{self, DhcpOption, Message, MessageType, OptionCode};
-use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use dhcp::client::{ClientMsg, ParsedReply};
+use dhcp::wire::code;
+use dhcp::MsgType;
 use mac::Mac;
-
-const MAGIC: [u8; 4] = [99, 130, 83, 99];
-/// Offset of the options area in a BOOTP message.
-const OPTIONS_AT: usize = 240;
 
 /// What the client needs to know about the phone.
 #[derive(Debug, Clone)]
@@ -103,7 +100,7 @@ pub enum DhcpError {
     #[error("not for us (xid or chaddr mismatch)")]
     NotOurs,
     #[error("unexpected {0:?} in state {1}")]
-    Unexpected(MessageType, &'static str),
+    Unexpected(MsgType, &'static str),
     #[error("{0}")]
     Invalid(String),
 }
@@ -208,27 +205,28 @@ impl DhcpClient {
 
     /// Feeds a BOOTP payload received on port 68.
     pub fn handle_reply(&mut self, payload: &[u8], now: Instant) -> Result<(), DhcpError> {
-        let (msg, opt150) = decode_reply(payload)?;
-        if msg.xid() != self.cfg.xid || msg.chaddr().get(..6) != Some(&self.cfg.mac.octets()[..]) {
+        let msg = ParsedReply::decode(payload).map_err(|e| DhcpError::Malformed(e.to_string()))?;
+        if msg.xid != self.cfg.xid || msg.chaddr != self.cfg.mac.octets() {
             return Err(DhcpError::NotOurs);
         }
-        if msg.opcode() != v4::Opcode::BootReply {
+        if msg.op != 2 {
             return Err(DhcpError::Malformed("not a BOOTREPLY".into()));
         }
+        check_sizes(&msg)?;
         let mtype = msg
-            .opts()
             .msg_type()
+            .map(MsgType::from)
             .ok_or_else(|| DhcpError::Malformed("no message type (option 53)".into()))?;
         match (&self.state, mtype) {
-            (State::Selecting, MessageType::Offer) => {
-                let offer = lease_from(&msg, opt150)?;
+            (State::Selecting, MsgType::Offer) => {
+                let offer = lease_from(&msg)?;
                 self.delay = self.cfg.retransmit;
                 self.send_request(&offer, now);
                 self.state = State::Requesting { offer };
                 Ok(())
             }
-            (State::Requesting { offer }, MessageType::Ack) => {
-                let mut lease = lease_from(&msg, opt150)?;
+            (State::Requesting { offer }, MsgType::Ack) => {
+                let mut lease = lease_from(&msg)?;
                 if lease.ip != offer.ip {
                     return Err(DhcpError::Invalid(format!(
                         "ACK for {} after OFFER of {}",
@@ -242,12 +240,9 @@ impl DhcpClient {
                 self.next = None;
                 Ok(())
             }
-            (State::Requesting { .. }, MessageType::Nak) => {
+            (State::Requesting { .. }, MsgType::Nak) => {
                 self.naks += 1;
-                let msg_text = match msg.opts().get(OptionCode::Message) {
-                    Some(DhcpOption::Message(s)) => s.clone(),
-                    _ => String::from("no message"),
-                };
+                let msg_text = text(&msg, code::MESSAGE).unwrap_or_else(|| "no message".into());
                 self.last_nak = Some(msg_text.clone());
                 if self.naks >= self.cfg.max_naks {
                     self.state = State::Failed(format!("{} DHCPNAKs, last: {msg_text}", self.naks));
@@ -263,245 +258,153 @@ impl DhcpClient {
         }
     }
 
-    fn base(&self, now: Instant, mtype: MessageType) -> Message {
-        let mut m = Message::new_with_id(
-            self.cfg.xid,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            &self.cfg.mac.octets(),
-        );
+    /// What every message of the phone carries: its identity, size limit, class and wishes.
+    fn base(&self, now: Instant, mtype: u8) -> ClientMsg {
+        let mac = self.cfg.mac.octets();
         let secs = now.saturating_duration_since(self.started).as_secs();
-        m.set_secs(secs.min(u64::from(u16::MAX)) as u16);
-        // Broadcast flag: the phone has no address yet and its IP stack is not the kernel's.
-        m.set_flags(v4::Flags::default().set_broadcast());
-        let o = m.opts_mut();
-        o.insert(DhcpOption::MessageType(mtype));
         let mut cid = vec![1u8];
-        cid.extend_from_slice(&self.cfg.mac.octets());
-        o.insert(DhcpOption::ClientIdentifier(cid));
-        o.insert(DhcpOption::MaxMessageSize(1500));
-        o.insert(DhcpOption::ClassIdentifier(self.cfg.vendor_class.clone()));
+        cid.extend_from_slice(&mac);
+        // Broadcast flag: the phone has no address yet and its IP stack is not the kernel's.
+        let mut m = ClientMsg::new(mtype, mac, self.cfg.xid)
+            .broadcast()
+            .opt(code::CLIENT_ID, &cid)
+            .opt(code::MAX_MESSAGE_SIZE, &1500u16.to_be_bytes())
+            .opt(code::VENDOR_CLASS, &self.cfg.vendor_class);
         if let Some(h) = &self.cfg.hostname {
-            o.insert(DhcpOption::Hostname(h.clone()));
+            m = m.opt(code::HOSTNAME, h.as_bytes());
         }
-        o.insert(DhcpOption::ParameterRequestList(
-            self.cfg
-                .param_request_list
-                .iter()
-                .map(|c| OptionCode::from(*c))
-                .collect(),
-        ));
+        m = m.opt(code::PARAM_REQUEST_LIST, &self.cfg.param_request_list);
+        m.secs = secs.min(u64::from(u16::MAX)) as u16;
         m
     }
 
     fn send_discover(&mut self, now: Instant) {
-        let m = self.base(now, MessageType::Discover);
+        let m = self.base(now, 1);
         self.discovers += 1;
         self.emit(m, now);
     }
 
     fn send_request(&mut self, offer: &Lease, now: Instant) {
-        let mut m = self.base(now, MessageType::Request);
-        m.opts_mut()
-            .insert(DhcpOption::RequestedIpAddress(offer.ip));
-        m.opts_mut()
-            .insert(DhcpOption::ServerIdentifier(offer.server_id));
+        let m = self
+            .base(now, 3)
+            .requested(offer.ip)
+            .server_id(offer.server_id);
         self.requests += 1;
         self.emit(m, now);
     }
 
-    fn emit(&mut self, m: Message, now: Instant) {
-        let mut buf = Vec::with_capacity(400);
-        let mut e = Encoder::new(&mut buf);
-        // Encoding our own well-formed message cannot fail; if it ever did, send nothing
-        // and let the retransmission timer (and the caller's deadline) handle it.
-        if m.encode(&mut e).is_ok() {
-            self.pending = Some(buf);
-        }
+    fn emit(&mut self, m: ClientMsg, now: Instant) {
+        self.pending = Some(m.encode());
         // A little per-phone jitter (from the xid) spreads a storm's retransmissions.
         let jitter = Duration::from_millis(u64::from(self.cfg.xid % 250));
         self.next = Some(now + self.delay + jitter);
     }
 }
 
-/// Builds a lease from an OFFER/ACK.
-fn lease_from(msg: &Message, option150: Vec<Ipv4Addr>) -> Result<Lease, DhcpError> {
-    let ip = msg.yiaddr();
+/// Options a phone reads, with the size each must have (None: a list of addresses, a
+/// multiple of 4). A reply with one of the wrong size is refused as malformed.
+const SIZES: &[(u8, Option<usize>)] = &[
+    (code::SUBNET_MASK, Some(4)),
+    (code::ROUTER, None),
+    (code::DNS, None),
+    (code::LEASE_TIME, Some(4)),
+    (code::MESSAGE_TYPE, Some(1)),
+    (code::SERVER_ID, Some(4)),
+    (code::RENEWAL_T1, Some(4)),
+    (code::REBINDING_T2, Some(4)),
+    (code::TFTP_SERVER_LIST, None),
+];
+
+fn check_sizes(m: &ParsedReply) -> Result<(), DhcpError> {
+    for &(c, want) in SIZES {
+        let Some(v) = m.get(c) else { continue };
+        let ok = match want {
+            Some(w) => v.len() == w,
+            None => v.len() % 4 == 0,
+        };
+        if !ok {
+            return Err(DhcpError::Malformed(if c == code::TFTP_SERVER_LIST {
+                format!("option 150 length {} is not a multiple of 4", v.len())
+            } else {
+                format!("option {c} has length {}", v.len())
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// A text option (NULs and surrounding blanks stripped), if present and not empty.
+fn text(m: &ParsedReply, c: u8) -> Option<String> {
+    let s = String::from_utf8_lossy(m.get(c)?)
+        .trim_end_matches('\0')
+        .trim()
+        .to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+/// Builds a lease from an OFFER/ACK (option sizes already checked).
+fn lease_from(msg: &ParsedReply) -> Result<Lease, DhcpError> {
+    let ip = msg.yiaddr;
     if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
         return Err(DhcpError::Invalid(format!("unusable yiaddr {ip}")));
     }
-    let o = msg.opts();
-    let mut l = Lease {
+    let one = |c: u8| msg.ip_list(c).first().copied();
+    Ok(Lease {
         ip,
-        siaddr: msg.siaddr(),
-        option150,
-        ..Default::default()
-    };
-    if let Some(DhcpOption::SubnetMask(m)) = o.get(OptionCode::SubnetMask) {
-        l.mask = Some(*m);
-    }
-    if let Some(DhcpOption::Router(r)) = o.get(OptionCode::Router) {
-        l.routers = r.clone();
-    }
-    if let Some(DhcpOption::DomainNameServer(r)) = o.get(OptionCode::DomainNameServer) {
-        l.dns = r.clone();
-    }
-    if let Some(DhcpOption::ServerIdentifier(s)) = o.get(OptionCode::ServerIdentifier) {
-        l.server_id = *s;
-    }
-    if let Some(DhcpOption::AddressLeaseTime(t)) = o.get(OptionCode::AddressLeaseTime) {
-        l.lease_secs = Some(*t);
-    }
-    if let Some(DhcpOption::DomainName(d)) = o.get(OptionCode::DomainName) {
-        l.domain = Some(d.clone());
-    }
-    if let Some(DhcpOption::TFTPServerName(n)) = o.get(OptionCode::TFTPServerName) {
-        let s = String::from_utf8_lossy(n)
-            .trim_end_matches('\0')
-            .trim()
-            .to_string();
-        if !s.is_empty() {
-            l.option66 = Some(s);
-        }
-    }
-    Ok(l)
-}
-
-/// Options handed on to dhcproto: only those a phone reads, each checked for the length
-/// dhcproto expects. dhcproto 0.15 `debug_assert`s or `unwrap`s on some malformed options
-/// (e.g. 80 rapid commit with a value, 121 with a bad prefix), which must never reach it
-/// from the wire.
-const KEEP: &[(u8, Option<usize>)] = &[
-    (1, Some(4)),
-    (3, None),
-    (6, None),
-    (15, None),
-    (51, Some(4)),
-    (53, Some(1)),
-    (54, Some(4)),
-    (56, None),
-    (58, Some(4)),
-    (59, Some(4)),
-    (66, None),
-];
-
-/// The raw scan of a message's options area: option 150 collected (RFC 3396 concatenation)
-/// and a copy of the message with only the options in [`KEEP`], for dhcproto.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Prescan {
-    pub option150: Vec<Ipv4Addr>,
-    pub without150: Vec<u8>,
-}
-
-/// Walks the options area. Errors on a bad magic cookie or an option running past the end.
-pub fn prescan(payload: &[u8]) -> Result<Prescan, DhcpError> {
-    if payload.len() < OPTIONS_AT {
-        return Err(DhcpError::Malformed(format!(
-            "{} bytes, shorter than a BOOTP header",
-            payload.len()
-        )));
-    }
-    if payload[236..240] != MAGIC {
-        return Err(DhcpError::Malformed("bad magic cookie".into()));
-    }
-    let mut out = payload[..OPTIONS_AT].to_vec();
-    let mut raw150 = Vec::new();
-    let mut i = OPTIONS_AT;
-    while i < payload.len() {
-        let code = payload[i];
-        match code {
-            0 => {
-                out.push(0);
-                i += 1;
-            }
-            255 => break,
-            _ => {
-                let len =
-                    usize::from(*payload.get(i + 1).ok_or_else(|| {
-                        DhcpError::Malformed(format!("option {code} has no length"))
-                    })?);
-                let data = payload.get(i + 2..i + 2 + len).ok_or_else(|| {
-                    DhcpError::Malformed(format!("option {code} runs past the end"))
-                })?;
-                if code == 150 {
-                    raw150.extend_from_slice(data);
-                } else if let Some((_, want)) = KEEP.iter().find(|(c, _)| *c == code) {
-                    if want.is_some_and(|w| w != len) || (matches!(code, 3 | 6) && len % 4 != 0) {
-                        return Err(DhcpError::Malformed(format!(
-                            "option {code} has length {len}"
-                        )));
-                    }
-                    out.extend_from_slice(&payload[i..i + 2 + len]);
-                }
-                i += 2 + len;
-            }
-        }
-    }
-    out.push(255);
-    if raw150.len() % 4 != 0 {
-        return Err(DhcpError::Malformed(format!(
-            "option 150 length {} is not a multiple of 4",
-            raw150.len()
-        )));
-    }
-    let option150 = raw150
-        .chunks_exact(4)
-        .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]))
-        .collect();
-    Ok(Prescan {
-        option150,
-        without150: out,
+        siaddr: msg.siaddr,
+        option150: msg.ip_list(code::TFTP_SERVER_LIST),
+        mask: one(code::SUBNET_MASK),
+        routers: msg.ip_list(code::ROUTER),
+        dns: msg.ip_list(code::DNS),
+        server_id: one(code::SERVER_ID).unwrap_or(Ipv4Addr::UNSPECIFIED),
+        lease_secs: msg.u32_opt(code::LEASE_TIME),
+        domain: text(msg, code::DOMAIN_NAME),
+        option66: text(msg, code::TFTP_SERVER_NAME),
     })
-}
-
-/// Decodes a reply: dhcproto for everything but option 150.
-pub fn decode_reply(payload: &[u8]) -> Result<(Message, Vec<Ipv4Addr>), DhcpError> {
-    let pre = prescan(payload)?;
-    let msg = Message::decode(&mut Decoder::new(&pre.without150))
-        .map_err(|e| DhcpError::Malformed(e.to_string()))?;
-    Ok((msg, pre.option150))
-}
-
-/// Builds a server reply (tests and the in-crate fake server): `mtype` for `req`, offering
-/// `ip`, with option 150 as a raw list placed *before* the other options.
-#[cfg(test)]
-pub fn build_reply(req: &[u8], mtype: MessageType, ip: Ipv4Addr, tftp: &[Ipv4Addr]) -> Vec<u8> {
-    let req = Message::decode(&mut Decoder::new(req)).unwrap();
-    let server = Ipv4Addr::new(198, 18, 100, 1);
-    let mut m = Message::new_with_id(
-        req.xid(),
-        Ipv4Addr::UNSPECIFIED,
-        ip,
-        server,
-        Ipv4Addr::UNSPECIFIED,
-        &req.chaddr()[..6],
-    );
-    m.set_opcode(v4::Opcode::BootReply);
-    let o = m.opts_mut();
-    o.insert(DhcpOption::MessageType(mtype));
-    let mut raw = Vec::new();
-    for a in tftp {
-        raw.extend_from_slice(&a.octets());
-    }
-    o.insert(DhcpOption::Unknown(v4::UnknownOption::new(
-        OptionCode::from(150),
-        raw,
-    )));
-    o.insert(DhcpOption::ServerIdentifier(server));
-    o.insert(DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)));
-    o.insert(DhcpOption::Router(vec![server]));
-    o.insert(DhcpOption::AddressLeaseTime(3600));
-    let mut buf = Vec::new();
-    m.encode(&mut Encoder::new(&mut buf)).unwrap();
-    buf
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dhcp::wire::{HEADER_LEN, MAGIC};
+    // The tests read the client's messages and write the server's with dhcproto: an encoder
+    // and decoder independent of the codec under test.
+    use dhcproto::v4::{self, DhcpOption, Message, MessageType, OptionCode};
+    use dhcproto::{Decodable, Decoder, Encodable, Encoder};
     use proptest::prelude::*;
+
+    /// Builds a server reply (tests and the in-crate fake server): `mtype` for `req`, offering
+    /// `ip`, with option 150 as a raw list placed *before* the other options.
+    fn build_reply(req: &[u8], mtype: MessageType, ip: Ipv4Addr, tftp: &[Ipv4Addr]) -> Vec<u8> {
+        let req = Message::decode(&mut Decoder::new(req)).unwrap();
+        let server = Ipv4Addr::new(198, 18, 100, 1);
+        let mut m = Message::new_with_id(
+            req.xid(),
+            Ipv4Addr::UNSPECIFIED,
+            ip,
+            server,
+            Ipv4Addr::UNSPECIFIED,
+            &req.chaddr()[..6],
+        );
+        m.set_opcode(v4::Opcode::BootReply);
+        let o = m.opts_mut();
+        o.insert(DhcpOption::MessageType(mtype));
+        let mut raw = Vec::new();
+        for a in tftp {
+            raw.extend_from_slice(&a.octets());
+        }
+        o.insert(DhcpOption::Unknown(v4::UnknownOption::new(
+            OptionCode::from(150),
+            raw,
+        )));
+        o.insert(DhcpOption::ServerIdentifier(server));
+        o.insert(DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)));
+        o.insert(DhcpOption::Router(vec![server]));
+        o.insert(DhcpOption::AddressLeaseTime(3600));
+        let mut buf = Vec::new();
+        m.encode(&mut Encoder::new(&mut buf)).unwrap();
+        buf
+    }
 
     fn cfg() -> DhcpConfig {
         DhcpConfig::new(
@@ -550,8 +453,8 @@ mod tests {
         ];
         let offer = build_reply(&d, MessageType::Offer, ip, &tftp);
         // The regression dhcproto alone fails: 150 (len 8) placed before other options.
-        let raw = prescan(&offer).unwrap();
-        assert_eq!(raw.option150, tftp.to_vec());
+        let raw = ParsedReply::decode(&offer).unwrap();
+        assert_eq!(raw.ip_list(150), tftp.to_vec());
         c.handle_reply(&offer, now).unwrap();
         let r = c.poll_transmit().unwrap();
         let rm = Message::decode(&mut Decoder::new(&r)).unwrap();
@@ -611,20 +514,35 @@ mod tests {
         let now = Instant::now();
         let mut c = DhcpClient::new(cfg(), now);
         assert!(c.handle_reply(b"garbage", now).is_err());
-        let mut bad = vec![0u8; 240];
-        bad[236..240].copy_from_slice(&MAGIC);
-        bad.extend_from_slice(&[150, 5, 1, 2, 3, 4, 5, 255]);
-        assert!(prescan(&bad).is_err());
+        let mut bad = vec![0u8; HEADER_LEN];
+        bad[0] = 2;
+        bad[4..8].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+        bad[28..34].copy_from_slice(&[0, 0x1b, 0x54, 0xaa, 0xbb, 0xcc]);
+        bad.extend_from_slice(&MAGIC);
+        bad.extend_from_slice(&[53, 1, 2, 150, 5, 1, 2, 3, 4, 5, 255]);
+        assert_eq!(
+            c.handle_reply(&bad, now),
+            Err(DhcpError::Malformed(
+                "option 150 length 5 is not a multiple of 4".into()
+            ))
+        );
+        // Running past the end is malformed too.
+        let cut = bad.len() - 3;
+        assert!(matches!(
+            c.handle_reply(&bad[..cut], now),
+            Err(DhcpError::Malformed(_))
+        ));
     }
 
     #[test]
-    fn options_that_panic_dhcproto_never_reach_it() {
+    fn options_that_panic_dhcproto_are_skipped_and_wrong_sizes_refused() {
         let now = Instant::now();
         let mut c = DhcpClient::new(cfg(), now);
         let d = c.poll_transmit().unwrap();
         let offer = build_reply(&d, MessageType::Offer, Ipv4Addr::new(198, 18, 100, 10), &[]);
         let end = offer.iter().rposition(|b| *b == 255).unwrap();
-        // 80 (rapid commit) with a value, 121 with a 40-bit prefix: dropped before dhcproto.
+        // 80 (rapid commit) with a value, 121 with a 40-bit prefix (dhcproto 0.15 panics on
+        // both): options the phone does not read are kept raw and never typed.
         for extra in [&[80u8, 1, 0][..], &[121, 5, 40, 1, 2, 3, 4][..]] {
             let mut m = offer[..end].to_vec();
             m.extend_from_slice(extra);
@@ -653,7 +571,7 @@ mod tests {
             framed.extend_from_slice(&MAGIC);
             framed.extend_from_slice(&data);
             let _ = c.handle_reply(&framed, now);
-            let _ = prescan(&framed);
+            let _ = ParsedReply::decode(&framed);
         }
     }
 }
