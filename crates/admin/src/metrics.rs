@@ -257,7 +257,7 @@ impl Metrics {
                     }
                 ),
             ),
-            StepFailed { .. } => {}
+            StepFailed { .. } | LoadWithheld { .. } => {}
         }
         // Step durations, from the first event of a boot.
         if ev.kind.starts_boot() && !g.boot_start.contains_key(&ev.mac) {

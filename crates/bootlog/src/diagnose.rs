@@ -323,6 +323,7 @@ pub fn describe(kind: &EventKind) -> (Level, String) {
                 proto_name(*protocol)
             ),
         ),
+        LoadWithheld { reason, .. } => (Level::Warn, format!("firmware: {reason}")),
         StepFailed { step, reason } => (
             Level::Fail,
             format!("phone reports {} failed: {reason}", step_word(*step)),

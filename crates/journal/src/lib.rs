@@ -145,6 +145,12 @@ pub enum EventKind {
         transport: Transport,
         reason: String,
     },
+    /// The phone's file was served without the load it is configured for (the firmware
+    /// library lacks it or holds it incomplete), so the phone keeps its firmware.
+    LoadWithheld {
+        load: String,
+        reason: String,
+    },
     /// A registration was accepted.
     Registered {
         protocol: Protocol,
@@ -191,7 +197,9 @@ impl EventKind {
             | DhcpNak { .. }
             | DhcpRelease { .. }
             | DhcpDecline { .. } => Step::Dhcp,
-            FileServed { .. } | FileMissing { .. } | FileFailed { .. } => Step::Files,
+            FileServed { .. } | FileMissing { .. } | FileFailed { .. } | LoadWithheld { .. } => {
+                Step::Files
+            }
             Registered { .. }
             | RegisterRejected { .. }
             | KeepaliveLost { .. }

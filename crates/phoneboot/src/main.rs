@@ -65,6 +65,9 @@ enum Command {
         #[command(subcommand)]
         what: DebugWhat,
     },
+    /// The firmware and locale library: import Cisco packages, list loads and locales.
+    #[command(subcommand)]
+    Firmware(cmd::firmware::Command),
     /// Write the node's state (device database with leases, admin users; optionally the boot
     /// journal) into one archive, consistently, while the node runs.
     Backup(cmd::backup::BackupArgs),
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
         Command::Restart { device } => cmd::admin::reset(&cli.target, &device, "restart"),
         Command::ApplyConfig { device } => cmd::admin::reset(&cli.target, &device, "apply-config"),
         Command::Trace { phone } => cmd::trace::run(&cli.target, &phone),
+        Command::Firmware(c) => cmd::firmware::run(&cli.target, c),
         Command::Cdp(c) => cmd::show::cdp(&cli.target, c),
         Command::Lldp(cmd::show::LldpCommand::Neighbors) => {
             cmd::show::view(&cli.target, "lldp-neighbors")

@@ -442,6 +442,7 @@ fn phone(t: &dyn Target, c: &PhoneCmd) -> Result<String, CliError> {
                 d.owner = v.clone();
             }
             if let Some(v) = &f.load {
+                check_load(t.store(), v)?;
                 d.load_override = v.clone();
             }
             if let Some(v) = &f.button_template {
@@ -526,6 +527,9 @@ fn phone(t: &dyn Target, c: &PhoneCmd) -> Result<String, CliError> {
             remove_line,
             clear_speed_dials,
         } => {
+            if let Some(l) = &f.load {
+                check_load(t.store(), l)?;
+            }
             let patch = DevicePatch {
                 model: f.model.clone(),
                 protocol: f.protocol,
@@ -824,6 +828,27 @@ fn group(t: &dyn Target, c: &GroupCmd) -> Result<String, CliError> {
     }
 }
 
+/// A load may be named only when the firmware library holds it complete: otherwise every
+/// phone told to fetch it fails its upgrade on every boot.
+pub fn check_load(s: &dyn Store, load: &str) -> Result<(), CliError> {
+    let load = load.strip_suffix(".loads").unwrap_or(load);
+    if load.is_empty() {
+        return Ok(());
+    }
+    let loads = s.firmware_loads()?;
+    match loads.iter().find(|l| l.name.eq_ignore_ascii_case(load)) {
+        None => Err(CliError::Usage(format!(
+            "load {load} is not in the firmware library (import its package first: phoneboot firmware import FILE)"
+        ))),
+        Some(l) if !l.complete => Err(CliError::Usage(format!(
+            "load {} is incomplete: missing {}",
+            l.name,
+            l.missing().join(", ")
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
 fn load(t: &dyn Target, c: &LoadCmd) -> Result<String, CliError> {
     match c {
         LoadCmd::Set {
@@ -831,6 +856,7 @@ fn load(t: &dyn Target, c: &LoadCmd) -> Result<String, CliError> {
             load,
             protocol,
         } => {
+            check_load(t.store(), load)?;
             t.set_model_load(model, *protocol, load)?;
             Ok(format!(
                 "{model} {protocol}: {}\n",

@@ -10,6 +10,7 @@
 //! broadcast channel so the SCCP/SIP services can restart phones when asked.
 
 pub mod cli;
+pub mod firmware;
 pub mod trust;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -165,7 +166,14 @@ pub struct DeviceInfo {
     pub button_template: String,
     pub softkey_template: String,
     pub security_mode: u8,
+    /// The load its file names: the configured one when the firmware library holds it
+    /// complete, else "" (a phone told to fetch a load that is not there fails every boot).
     pub load: String,
+    /// The load the database (or catalogue) asks for, named or not.
+    pub configured_load: String,
+    /// Why the configured load is not named (not in the library / incomplete), for the
+    /// boot journal.
+    pub load_withheld: Option<String>,
     pub lines: Vec<DeviceLine>,
     pub speed_dials: Vec<store::SpeedDial>,
     /// The device pool as rendered (date/time, CallManager group), shared by its phones.
@@ -239,6 +247,8 @@ struct State {
     nodes: Vec<CmNode>,
     date_time_groups: Vec<DateTimeGroup>,
     model_loads: HashMap<(String, Protocol), String>,
+    /// Firmware library records by lower-case load name.
+    firmware: HashMap<String, store::FirmwareLoad>,
     settings: Settings,
     dial_rules: Vec<DialRule>,
     rings: Vec<Ring>,
@@ -263,6 +273,11 @@ impl State {
             .model_loads
             .into_iter()
             .map(|m| ((m.model, m.protocol), m.load))
+            .collect();
+        st.firmware = s
+            .firmware
+            .into_iter()
+            .map(|l| (l.name.to_ascii_lowercase(), l))
             .collect();
         st.lines = s.lines.into_iter().map(|l| (l.dn.clone(), l)).collect();
         for d in s.devices {
@@ -408,6 +423,32 @@ impl State {
         m.default_load(d.protocol).unwrap_or("").to_string()
     }
 
+    /// The load a file may name: `configured` when the firmware library holds it complete
+    /// (its library spelling), else "" and why.
+    fn offered_load(&self, configured: &str) -> (String, Option<String>) {
+        let configured = configured.strip_suffix(".loads").unwrap_or(configured);
+        if configured.is_empty() {
+            return (String::new(), None);
+        }
+        match self.firmware.get(&configured.to_ascii_lowercase()) {
+            Some(l) if l.complete => (l.name.clone(), None),
+            Some(l) => (
+                String::new(),
+                Some(format!(
+                    "load {} is incomplete in the firmware library (missing {}); loadInformation left empty",
+                    l.name,
+                    l.missing().join(", ")
+                )),
+            ),
+            None => (
+                String::new(),
+                Some(format!(
+                    "load {configured} is not in the firmware library; loadInformation left empty (phoneboot firmware import)"
+                )),
+            ),
+        }
+    }
+
     /// Renders one device's file and resolves its [`DeviceInfo`].
     fn build_device(&self, d: &Device) -> Option<(cnf::Rendered, DeviceInfo)> {
         // The store keeps canonical names: compare first, parse spellings only as a fallback.
@@ -417,7 +458,8 @@ impl State {
             .or_else(|| cnf::lookup(&d.model))?;
         let pool = self.pool(&d.device_pool);
         let (user_locale, network_locale) = self.pool_locales(&d.device_pool);
-        let load = self.effective_load(d, model);
+        let configured_load = self.effective_load(d, model);
+        let (load, load_withheld) = self.offered_load(&configured_load);
         let empty = Line::default();
         let lines: Vec<cnf::LineView<'_>> = d
             .lines
@@ -476,6 +518,8 @@ impl State {
             softkey_template: d.softkey_template.clone(),
             security_mode: d.security_mode,
             load: load.clone(),
+            configured_load,
+            load_withheld,
             lines: view
                 .lines
                 .iter()
@@ -524,7 +568,9 @@ impl State {
                     .get(&(m.name.to_string(), proto))
                     .cloned()
                     .or_else(|| m.default_load(proto).map(str::to_string))?;
-                Some((m, load))
+                // Only loads the library holds complete (else the model gets no line).
+                let (load, _) = self.offered_load(&load);
+                (!load.is_empty()).then_some((m, load))
             })
             .collect();
         let view = cnf::DefaultView {

@@ -19,6 +19,31 @@ fn pb(db: &Path, args: &[&str]) -> Result<String, CliError> {
     run(db, &cli.cmd)
 }
 
+/// What `phoneboot firmware import` records for a complete load.
+fn record_complete_load(db: &Path, name: &str) {
+    use store::Store;
+    let s = store::SqliteStore::open(db).unwrap();
+    s.put_firmware_load(&store::FirmwareLoad {
+        name: name.into(),
+        protocol: "SIP".into(),
+        models: vec![],
+        manifest_file: format!("{name}.loads"),
+        complete: true,
+        images: vec![store::FirmwareImage {
+            platform: String::new(),
+            name: "rootfs.sbn".into(),
+            size: Some(1),
+            declared_size: None,
+            optional: false,
+        }],
+        package: "test".into(),
+        signer: String::new(),
+        header: "{}".into(),
+        imported_at: 0,
+    })
+    .unwrap();
+}
+
 #[test]
 fn an_admin_session_from_empty_database_to_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -102,18 +127,24 @@ fn an_admin_session_from_empty_database_to_files() {
         "{out}"
     );
 
-    pb(
-        &db,
-        &[
-            "load",
-            "set",
-            "Cisco 8851",
-            "sip88xx.14-3-1-0001-1",
-            "--protocol",
-            "SIP",
-        ],
-    )
-    .unwrap();
+    let set_load = || {
+        pb(
+            &db,
+            &[
+                "load",
+                "set",
+                "Cisco 8851",
+                "sip88xx.14-3-1-0001-1",
+                "--protocol",
+                "SIP",
+            ],
+        )
+    };
+    // Not in the firmware library: refused (a phone would fail the upgrade every boot).
+    let e = set_load().unwrap_err().to_string();
+    assert!(e.contains("not in the firmware library"), "{e}");
+    record_complete_load(&db, "sip88xx.14-3-1-0001-1");
+    set_load().unwrap();
     assert!(pb(&db, &["files", "show", "SEP00270D1A2B3C.cnf.xml"])
         .unwrap()
         .contains("sip88xx.14-3-1-0001-1"));

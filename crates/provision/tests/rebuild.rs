@@ -8,9 +8,39 @@ use std::sync::Arc;
 use provision::*;
 use store::*;
 
+/// The firmware library holds these loads complete (what `phoneboot firmware import`
+/// records), so files name them: every catalogue default and the ones the tests set.
+fn record_loads(s: &dyn Store) {
+    let mut names: Vec<String> = cnf::catalog::MODELS
+        .iter()
+        .flat_map(|m| [m.sccp_load, m.sip_load])
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    names.extend(["SIP45.9-4-2SR4-3".into(), "SCCP45.9-4-2SR4-3S".into()]);
+    names.sort();
+    names.dedup();
+    for name in names {
+        s.put_firmware_load(&FirmwareLoad {
+            manifest_file: format!("{name}.loads"),
+            name,
+            protocol: String::new(),
+            models: vec![],
+            complete: true,
+            images: vec![],
+            package: "test".into(),
+            signer: String::new(),
+            header: "{}".into(),
+            imported_at: 0,
+        })
+        .unwrap();
+    }
+}
+
 fn setup() -> (tempfile::TempDir, Provisioner) {
     let dir = tempfile::tempdir().unwrap();
     let s: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("pb.db")).unwrap());
+    record_loads(s.as_ref());
     s.put_node(&CmNode::new("pb-a", "192.0.2.21")).unwrap();
     s.put_node(&CmNode::new("pb-b", "192.0.2.22")).unwrap();
     s.put_group(&CmGroup {

@@ -13,11 +13,27 @@ use mac::Mac;
 use provision::{DeviceInfo, Provisioner};
 
 /// Generated files (SEP, XMLDefault, dial template, softkeys, ring list) for TFTP/HTTP.
-pub struct ProvisionedFiles(pub Arc<Provisioner>);
+/// With a sink, a device file served without its configured load (not in the firmware
+/// library, or incomplete) puts the reason in the boot journal.
+pub struct ProvisionedFiles(pub Arc<Provisioner>, pub Option<journal::SharedSink>);
 
 impl fileserver::FileSource for ProvisionedFiles {
     fn get(&self, name: &str) -> Option<Arc<fileserver::File>> {
         let f = self.0.get(name)?;
+        if let (Some(sink), Some(stem)) = (&self.1, name.strip_suffix(".cnf.xml")) {
+            if let Some(d) = self.0.device(stem) {
+                if let Some(reason) = &d.load_withheld {
+                    sink.emit(journal::Event::server(
+                        std::time::SystemTime::now(),
+                        d.mac,
+                        journal::EventKind::LoadWithheld {
+                            load: d.configured_load.clone(),
+                            reason: reason.clone(),
+                        },
+                    ));
+                }
+            }
+        }
         // A fresh buffer per request (device files are held compressed): an in-flight
         // transfer never keeps a replaced generation's storage alive.
         Some(Arc::new(fileserver::File::with_version(
@@ -319,6 +335,7 @@ impl fileserver::MacLookup for LeaseMacs {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use fileserver::FileSource;
     use sccp::SccpDirectory as _;
     use store::{SqliteStore, Store};
 
@@ -357,5 +374,41 @@ mod tests {
             dir.auto_register("SEP001B54000003", 999_999).unwrap_err(),
             sccp::AutoRegisterError::UnsupportedModel(999_999)
         ));
+    }
+
+    /// A phone whose configured load the library lacks gets a file without it, and the boot
+    /// journal says why when the file is served.
+    #[test]
+    fn withheld_load_is_journalled_when_the_file_is_served() {
+        let s = store::SqliteStore::in_memory().expect("store");
+        s.add_line(&store::Line {
+            dn: "4101".into(),
+            ..Default::default()
+        })
+        .expect("line");
+        let mut d = store::NewDevice::new("SEP001B54000001", "Cisco 7965", Protocol::Sccp);
+        d.lines = vec![store::LineAppearance {
+            dn: "4101".into(),
+            ..Default::default()
+        }];
+        s.add_device(&d).expect("device");
+        let store: Arc<dyn Store> = Arc::new(s);
+        let prov = Arc::new(Provisioner::new(store).expect("provisioner"));
+        let sink = journal::VecSink::new();
+        let files = ProvisionedFiles(prov, Some(sink.clone()));
+        let f = files.get("sep001b54000001.cnf.xml").expect("file");
+        assert!(String::from_utf8_lossy(&f.bytes).contains("<loadInformation></loadInformation>"));
+        let ev = sink.events();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        match &ev[0].kind {
+            journal::EventKind::LoadWithheld { load, reason } => {
+                assert_eq!(load, "SCCP45.9-4-2SR3-1S");
+                assert!(reason.contains("not in the firmware library"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Other files journal nothing.
+        files.get("XMLDefault.cnf.xml").expect("xmldefault");
+        assert_eq!(sink.events().len(), 1);
     }
 }

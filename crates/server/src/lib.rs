@@ -351,7 +351,7 @@ pub async fn run(
             .map_err(|e| service_err("tftp/http")(e.to_string()))?;
         let deps = fileserver::Deps {
             source: Some(Arc::new(trust_files::TrustedFiles {
-                files: ProvisionedFiles(prov.clone()),
+                files: ProvisionedFiles(prov.clone(), Some(sink.clone())),
                 trust: trust.clone(),
             })),
             macs: Some(lease_macs.clone()),

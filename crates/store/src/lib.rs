@@ -89,6 +89,9 @@ pub trait Store: Send + Sync {
     fn set_model_load(&self, model: &str, protocol: Protocol, load: &str)
         -> Result<(), StoreError>;
     fn model_loads(&self) -> Result<Vec<ModelLoad>, StoreError>;
+    /// Records (inserts or replaces by name) a firmware load the library holds.
+    fn put_firmware_load(&self, l: &FirmwareLoad) -> Result<(), StoreError>;
+    fn firmware_loads(&self) -> Result<Vec<FirmwareLoad>, StoreError>;
     fn settings(&self) -> Result<Settings, StoreError>;
     fn put_settings(&self, s: &Settings) -> Result<(), StoreError>;
     fn dial_rules(&self) -> Result<Vec<DialRule>, StoreError>;

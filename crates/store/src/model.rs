@@ -209,6 +209,60 @@ pub struct ModelLoad {
     pub load: String,
 }
 
+/// One image of a firmware load as the library holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirmwareImage {
+    /// `[PLATFORM_n]` section of 78xx/88xx manifests, "" otherwise.
+    pub platform: String,
+    pub name: String,
+    /// Bytes on disk; `None` = missing.
+    pub size: Option<u64>,
+    /// Size the manifest declares (792x manifests), if any.
+    pub declared_size: Option<u64>,
+    /// Parts a phone may skip (`#+` lines).
+    pub optional: bool,
+}
+
+/// A firmware load in the library (one `.loads` manifest), as imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirmwareLoad {
+    /// What `loadInformation` names (the manifest without `.loads`).
+    pub name: String,
+    /// `SCCP`, `SIP` or "" when neither the name nor the images tell.
+    pub protocol: String,
+    /// Catalogue model numbers (`7965`).
+    pub models: Vec<String>,
+    pub manifest_file: String,
+    /// Every image present with its declared size.
+    pub complete: bool,
+    pub images: Vec<FirmwareImage>,
+    /// Package it came from and that package's signer (COPs), the manifest's signer.
+    pub package: String,
+    pub signer: String,
+    /// The signed headers' details (hash, serial, issuer, file names), JSON.
+    pub header: String,
+    /// Unix seconds.
+    pub imported_at: i64,
+}
+
+impl FirmwareLoad {
+    /// Images that keep the load from being complete.
+    pub fn missing(&self) -> Vec<&str> {
+        self.images
+            .iter()
+            .filter(|i| {
+                !i.optional
+                    && match (i.size, i.declared_size) {
+                        (Some(s), Some(d)) => s != d,
+                        (Some(_), None) => false,
+                        (None, _) => true,
+                    }
+            })
+            .map(|i| i.name.as_str())
+            .collect()
+    }
+}
+
 /// Cluster-wide settings: URLs, logins, auto-registration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
@@ -281,4 +335,6 @@ pub struct Snapshot {
     pub dial_rules: Vec<DialRule>,
     pub rings: Vec<Ring>,
     pub dn_ranges: Vec<DnRange>,
+    /// Firmware loads in the library (import records).
+    pub firmware: Vec<FirmwareLoad>,
 }

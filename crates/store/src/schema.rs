@@ -146,6 +146,30 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE device_pools ADD COLUMN sip_register_interval INTEGER NOT NULL DEFAULT 120;
     ",
+    // 6: the firmware library: one row per load (.loads manifest), its images in fetch order.
+    "
+    CREATE TABLE firmware_loads (
+        name TEXT PRIMARY KEY,
+        protocol TEXT NOT NULL,
+        models TEXT NOT NULL,
+        manifest_file TEXT NOT NULL,
+        complete INTEGER NOT NULL,
+        package TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        header TEXT NOT NULL,
+        imported_at INTEGER NOT NULL
+    );
+    CREATE TABLE firmware_images (
+        load_name TEXT NOT NULL REFERENCES firmware_loads(name) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        platform TEXT NOT NULL,
+        file_name TEXT NOT NULL,
+        size INTEGER,
+        declared_size INTEGER,
+        optional INTEGER NOT NULL,
+        PRIMARY KEY (load_name, position)
+    );
+    ",
 ];
 
 /// The version a database is at (0 = empty).

@@ -338,6 +338,60 @@ fn load_model_loads(tx: &mut dyn Tx) -> Result<Vec<ModelLoad>, StoreError> {
     .collect()
 }
 
+fn load_firmware(tx: &mut dyn Tx) -> Result<Vec<FirmwareLoad>, StoreError> {
+    let mut loads: Vec<FirmwareLoad> = tx
+        .query(
+            "SELECT name, protocol, models, manifest_file, complete, package, signer, header,
+             imported_at FROM firmware_loads ORDER BY name",
+            args![],
+        )?
+        .iter()
+        .map(|r| {
+            let models: String = r.get(2)?;
+            Ok(FirmwareLoad {
+                name: r.get(0)?,
+                protocol: r.get(1)?,
+                models: models
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                manifest_file: r.get(3)?,
+                complete: r.get(4)?,
+                images: Vec::new(),
+                package: r.get(5)?,
+                signer: r.get(6)?,
+                header: r.get(7)?,
+                imported_at: r.get(8)?,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let index: HashMap<String, usize> = loads
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.name.clone(), i))
+        .collect();
+    let rows = tx.query(
+        "SELECT load_name, platform, file_name, size, declared_size, optional
+         FROM firmware_images ORDER BY load_name, position",
+        args![],
+    )?;
+    for r in rows.iter() {
+        let load: String = r.get(0)?;
+        let img = FirmwareImage {
+            platform: r.get(1)?,
+            name: r.get(2)?,
+            size: r.get(3)?,
+            declared_size: r.get(4)?,
+            optional: r.get(5)?,
+        };
+        if let Some(&i) = index.get(&load) {
+            loads[i].images.push(img);
+        }
+    }
+    Ok(loads)
+}
+
 fn load_settings(tx: &mut dyn Tx) -> Result<Settings, StoreError> {
     let kv: HashMap<String, String> = tx
         .query("SELECT key, value FROM settings", args![])?
@@ -955,6 +1009,52 @@ impl<B: Backend> Store for SqlStore<B> {
         self.read(load_model_loads)
     }
 
+    fn put_firmware_load(&self, l: &FirmwareLoad) -> Result<(), StoreError> {
+        validate::load("load", &l.name)?;
+        self.write(|tx| {
+            tx.exec(
+                "DELETE FROM firmware_images WHERE load_name = ?1",
+                args![&l.name],
+            )?;
+            tx.exec("DELETE FROM firmware_loads WHERE name = ?1", args![&l.name])?;
+            tx.exec(
+                "INSERT INTO firmware_loads (name, protocol, models, manifest_file, complete,
+                 package, signer, header, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                args![
+                    &l.name,
+                    &l.protocol,
+                    l.models.join(","),
+                    &l.manifest_file,
+                    l.complete,
+                    &l.package,
+                    &l.signer,
+                    &l.header,
+                    l.imported_at
+                ],
+            )?;
+            for (i, im) in l.images.iter().enumerate() {
+                tx.exec(
+                    "INSERT INTO firmware_images (load_name, position, platform, file_name, size,
+                     declared_size, optional) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    args![
+                        &l.name,
+                        i,
+                        &im.platform,
+                        &im.name,
+                        im.size,
+                        im.declared_size,
+                        im.optional
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn firmware_loads(&self) -> Result<Vec<FirmwareLoad>, StoreError> {
+        self.read(load_firmware)
+    }
+
     fn settings(&self) -> Result<Settings, StoreError> {
         self.read(load_settings)
     }
@@ -1286,6 +1386,7 @@ impl<B: Backend> Store for SqlStore<B> {
                 dial_rules: load_dial_rules(tx)?,
                 rings: load_rings(tx)?,
                 dn_ranges: load_dn_ranges(tx)?,
+                firmware: load_firmware(tx)?,
             })
         })
     }

@@ -120,6 +120,7 @@ both_backends!(
     change_token_moves_only_on_configuration_writes,
     blobs_are_kept_replaced_removed_and_first_writer_wins,
     phone_field_limits_are_the_firmware_s_and_errors_name_the_field,
+    firmware_loads_round_trip_and_replace,
 );
 
 fn line(dn: &str) -> Line {
@@ -729,4 +730,45 @@ fn phone_field_limits_are_the_firmware_s_and_errors_name_the_field(f: Fixture) {
             "{col}: {e}"
         );
     }
+}
+
+fn firmware_loads_round_trip_and_replace(f: Fixture) {
+    let s = f.open();
+    let img = |name: &str, size: Option<u64>| FirmwareImage {
+        platform: String::new(),
+        name: name.into(),
+        size,
+        declared_size: None,
+        optional: false,
+    };
+    let mut l = FirmwareLoad {
+        name: "SCCP45.9-4-2SR4-3S".into(),
+        protocol: "SCCP".into(),
+        models: vec!["7945".into(), "7965".into()],
+        manifest_file: "SCCP45.9-4-2SR4-3S.loads".into(),
+        complete: false,
+        images: vec![
+            img("jar45sccp.9-4-2SR4-3.sbn", Some(10)),
+            img("cnu45.9-4-2SR4-3.sbn", None),
+        ],
+        package: "cmterm-7945_7965-sccp.9-4-2SR4-3.zip".into(),
+        signer: "CN=test".into(),
+        header: "{}".into(),
+        imported_at: 1,
+    };
+    s.put_firmware_load(&l).unwrap();
+    assert_eq!(s.firmware_loads().unwrap(), vec![l.clone()]);
+    assert_eq!(l.missing(), ["cnu45.9-4-2SR4-3.sbn"]);
+    // Re-import replaces the row and its images.
+    l.images[1].size = Some(20);
+    l.complete = true;
+    s.put_firmware_load(&l).unwrap();
+    let got = s.firmware_loads().unwrap();
+    assert_eq!(got, vec![l.clone()]);
+    assert!(got[0].missing().is_empty());
+    assert_eq!(s.snapshot().unwrap().firmware, got);
+    // A name that is not a load name is refused, naming the field.
+    l.name = "bad name".into();
+    let e = s.put_firmware_load(&l).unwrap_err().to_string();
+    assert!(e.contains("load"), "{e}");
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod backup;
 pub mod config;
+pub mod firmware;
 pub mod lab;
 pub mod login;
 pub mod security;

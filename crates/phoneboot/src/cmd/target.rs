@@ -52,6 +52,20 @@ impl Target {
         Ok(PathBuf::from("/var/lib/phoneboot/phoneboot.db"))
     }
 
+    /// The TFTP root (where the firmware library lives): the configuration's or lab's
+    /// `tftp_root`, else `/var/lib/phoneboot/tftp`.
+    pub fn tftp_root(&self) -> anyhow::Result<PathBuf> {
+        if let Some(cfg) = &self.config {
+            if let Some(r) = config::Config::load(cfg)?.node.tftp_root {
+                return Ok(r);
+            }
+        }
+        if let Some(lab) = self.lab()? {
+            return Ok(lab.tftp_root());
+        }
+        Ok(PathBuf::from("/var/lib/phoneboot/tftp"))
+    }
+
     /// The cluster's PostgreSQL connection string, when the configuration names one
     /// (`[database] url`); `None` means the SQLite file of [`Target::database`].
     pub fn database_url(&self) -> anyhow::Result<Option<String>> {
