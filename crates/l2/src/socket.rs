@@ -169,7 +169,25 @@ impl PacketSocket {
             libc::SOL_SOCKET,
             libc::SO_ATTACH_FILTER,
             &fprog,
-        )
+        )?;
+        // Frames queued between bind and attach passed no filter (an IPv6 MLD report of a
+        // veth coming up, say): drop them, so what is read afterwards is only what it passes.
+        let mut scratch = [0u8; 64];
+        loop {
+            // SAFETY: a valid buffer of the given length; MSG_DONTWAIT never blocks.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    scratch.as_mut_ptr().cast(),
+                    scratch.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+                )
+            };
+            if n < 0 {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Receives every frame on the interface whatever its destination MAC: the emulator's one

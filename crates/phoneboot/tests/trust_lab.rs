@@ -89,7 +89,10 @@ fn emulated_phones_enforce_trust_across_a_rotation_and_against_a_foreign_list() 
         ok,
         "a phone holding the current list did not register:\n{raw}"
     );
-    assert!(file_detail(&r, ITLSEP).contains("accepted"), "{raw}");
+    // The same list again (byte for byte when served within the same second) or a re-signed
+    // copy vouched for by the held SAST: either way the phone keeps trusting it.
+    let d = file_detail(&r, ITLSEP);
+    assert!(d.contains("accepted") || d.contains("unchanged"), "{raw}");
 
     // 2. Rollover: new keys; the old SAST signs the new list, so the phone takes it and the
     //    configuration signed by the new TFTP key.
